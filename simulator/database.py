@@ -169,7 +169,7 @@ class SourceDatabase:
         conv: dict[type, object] = {list: skills_json}
         if self.dialect == "sqlite":
             conv[datetime] = lambda v: v.isoformat(sep=" ")
-            conv[Decimal] = str
+            conv[Decimal] = float  # SQLite parses decimal text inexactly; Python rounds right
         return conv
 
     def _statement(self, kind: str, schema: str, table: str, cols: tuple[str, ...],

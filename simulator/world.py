@@ -265,7 +265,7 @@ class World:
         n_skills = r.choices((1, 2, 3, 4), (0.3, 0.4, 0.2, 0.1))[0]
         skills = sorted(r.sample([c.code for c in LEAF_CATEGORIES], n_skills))
         quality = min(1.0, max(0.05, r.betavariate(6, 2)))
-        active_from = ts if historical else ts + timedelta(hours=r.uniform(20, 72))
+        active_from = ts if historical else ts + timedelta(seconds=r.randint(20 * 3600, 72 * 3600))
         master = Master(mid, user_id, city.code, district.region_id, lat, lng,
                         r.choice((5, 8, 10, 15, 20)), skills, quality, r.randint(3, 6), active_from)
         master.status = "active" if historical else "pending"
