@@ -18,17 +18,42 @@ ACTION_KINDS: dict[str, tuple[str, str, str, str]] = {
     "order_submit": ("merchant", "POST", "/api/v1/orders", "order-service"),
     "order_cancel": ("merchant", "POST", "/api/v1/orders/{order_id}/cancel", "order-service"),
     "quote_submit": ("master", "POST", "/api/v1/orders/{order_id}/quotes", "order-service"),
-    "quote_withdraw": ("master", "DELETE", "/api/v1/orders/{order_id}/quotes/{quote_id}", "order-service"),
-    "quote_accept": ("merchant", "POST", "/api/v1/orders/{order_id}/quotes/{quote_id}/accept", "order-service"),
-    "dispatch_accept": ("master", "POST", "/api/v1/dispatches/{dispatch_id}/accept", "master-service"),
-    "dispatch_decline": ("master", "POST", "/api/v1/dispatches/{dispatch_id}/decline", "master-service"),
+    "quote_withdraw": (
+        "master",
+        "DELETE",
+        "/api/v1/orders/{order_id}/quotes/{quote_id}",
+        "order-service",
+    ),
+    "quote_accept": (
+        "merchant",
+        "POST",
+        "/api/v1/orders/{order_id}/quotes/{quote_id}/accept",
+        "order-service",
+    ),
+    "dispatch_accept": (
+        "master",
+        "POST",
+        "/api/v1/dispatches/{dispatch_id}/accept",
+        "master-service",
+    ),
+    "dispatch_decline": (
+        "master",
+        "POST",
+        "/api/v1/dispatches/{dispatch_id}/decline",
+        "master-service",
+    ),
     "schedule_confirm": ("master", "POST", "/api/v1/orders/{order_id}/schedule", "order-service"),
     "service_checkin": ("master", "POST", "/api/v1/orders/{order_id}/checkin", "order-service"),
     "service_finish": ("master", "POST", "/api/v1/orders/{order_id}/finish", "order-service"),
     "order_confirm": ("customer", "POST", "/api/v1/orders/{order_id}/confirm", "order-service"),
     "payment_submit": ("merchant", "POST", "/api/v1/payments", "pay-service"),
     "review_submit": ("customer", "POST", "/api/v1/orders/{order_id}/reviews", "order-service"),
-    "complaint_submit": ("customer", "POST", "/api/v1/orders/{order_id}/complaints", "order-service"),
+    "complaint_submit": (
+        "customer",
+        "POST",
+        "/api/v1/orders/{order_id}/complaints",
+        "order-service",
+    ),
 }
 
 

@@ -22,9 +22,15 @@ CATEGORIES: tuple[Category, ...] = (
     Category(1, None, "install", "安装", "Installation", 0, 0, 0, "0"),
     Category(2, None, "repair", "维修", "Repair", 0, 0, 0, "0"),
     Category(3, None, "delivery", "配送", "Delivery", 0, 0, 0, "0"),
-    Category(11, 1, "furniture_install", "家具安装", "Furniture installation", 180, 2.0, 0.22, "0.10"),
-    Category(12, 1, "appliance_install", "家电安装", "Appliance installation", 150, 1.5, 0.16, "0.10"),
-    Category(13, 1, "lighting_install", "灯具安装", "Lighting installation", 120, 1.0, 0.08, "0.12"),
+    Category(
+        11, 1, "furniture_install", "家具安装", "Furniture installation", 180, 2.0, 0.22, "0.10"
+    ),
+    Category(
+        12, 1, "appliance_install", "家电安装", "Appliance installation", 150, 1.5, 0.16, "0.10"
+    ),
+    Category(
+        13, 1, "lighting_install", "灯具安装", "Lighting installation", 120, 1.0, 0.08, "0.12"
+    ),
     Category(14, 1, "lock_install", "门锁安装", "Door lock installation", 160, 1.0, 0.06, "0.12"),
     Category(21, 2, "appliance_repair", "家电维修", "Appliance repair", 200, 1.5, 0.12, "0.15"),
     Category(22, 2, "plumbing_repair", "水管维修", "Plumbing repair", 150, 1.0, 0.09, "0.15"),

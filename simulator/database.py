@@ -91,7 +91,9 @@ class SourceDatabase:
             attached = {row[1] for row in self.raw.execute("PRAGMA database_list")}
             if self.schemas[logical] not in attached:
                 path = str(self.db_dir / f"{logical}.sqlite")
-                self.raw.execute("ATTACH DATABASE ? AS " + self.quote(self.schemas[logical]), (path,))
+                self.raw.execute(
+                    "ATTACH DATABASE ? AS " + self.quote(self.schemas[logical]), (path,)
+                )
 
     def reset(self) -> None:
         """Drop everything a previous simulation wrote here (only the simulator's own names)."""
@@ -100,8 +102,9 @@ class SourceDatabase:
             for logical in (MONOLITH, *SERVICES):
                 path = self.db_dir / f"{logical}.sqlite"
                 if logical == MONOLITH:
-                    for (name,) in list(cur.execute(
-                            "SELECT name FROM sqlite_master WHERE type='table'")):
+                    for (name,) in list(
+                        cur.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                    ):
                         cur.execute("DROP TABLE " + self.quote(name))
                 else:
                     path.unlink(missing_ok=True)
@@ -119,8 +122,10 @@ class SourceDatabase:
         if self.dialect == "sqlite":
             cur.execute("SELECT count(*) FROM sqlite_master WHERE type='table'")
             return cur.fetchone()[0] > 0
-        cur.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name IN (%s, %s)",
-                    (self.schemas[MONOLITH], self.schemas["svc_order"]))
+        cur.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name IN (%s, %s)",
+            (self.schemas[MONOLITH], self.schemas["svc_order"]),
+        )
         return cur.fetchone()[0] > 0
 
     def _create_schemas(self, logicals: Iterable[str]) -> None:
@@ -130,8 +135,10 @@ class SourceDatabase:
             if self.dialect == "sqlite":
                 self._attach(logical)
             elif self.is_mysql:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4 "
-                            "COLLATE utf8mb4_unicode_ci")
+                cur.execute(
+                    f"CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET utf8mb4 "
+                    "COLLATE utf8mb4_unicode_ci"
+                )
             else:
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
         if self.dialect != "sqlite":
@@ -153,8 +160,10 @@ class SourceDatabase:
                 for logical in SERVICES:
                     self._attach(logical)
             return
-        cur.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
-                    (self.schemas["svc_order"],))
+        cur.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+            (self.schemas["svc_order"],),
+        )
         self.split = cur.fetchone()[0] > 0
 
     # ---- writing ------------------------------------------------------------------------------
@@ -172,16 +181,19 @@ class SourceDatabase:
             conv[Decimal] = float  # SQLite parses decimal text inexactly; Python rounds right
         return conv
 
-    def _statement(self, kind: str, schema: str, table: str, cols: tuple[str, ...],
-                   keys: tuple[str, ...]) -> str:
+    def _statement(
+        self, kind: str, schema: str, table: str, cols: tuple[str, ...], keys: tuple[str, ...]
+    ) -> str:
         cache_key = (kind, schema, table, cols, keys)
         sql = self._sql_cache.get(cache_key)
         if sql is None:
             q, p, name = self.quote, self.paramstyle, self._qualified(schema, table)
             where = " AND ".join(f"{q(k)} = {p}" for k in keys)
             if kind == "insert":
-                sql = (f"INSERT INTO {name} ({', '.join(q(c) for c in cols)}) "
-                       f"VALUES ({', '.join(p for _ in cols)})")
+                sql = (
+                    f"INSERT INTO {name} ({', '.join(q(c) for c in cols)}) "
+                    f"VALUES ({', '.join(p for _ in cols)})"
+                )
             elif kind == "update":
                 sql = f"UPDATE {name} SET {', '.join(f'{q(c)} = {p}' for c in cols)} WHERE {where}"
             else:
@@ -198,16 +210,38 @@ class SourceDatabase:
         if op.table == "master":
             gmt = {"gmt_create": op.ts}
             if op.kind == "insert":
-                out += [("insert", "svc_master", "master_skill",
-                         {"master_id": op.key, "category_code": s, **gmt}, {})
-                        for s in op.values["skills"]]
+                out += [
+                    (
+                        "insert",
+                        "svc_master",
+                        "master_skill",
+                        {"master_id": op.key, "category_code": s, **gmt},
+                        {},
+                    )
+                    for s in op.values["skills"]
+                ]
             elif "skills" in op.values:
                 before, after = set(op.old["skills"]), set(op.values["skills"])
-                out += [("delete", "svc_master", "master_skill", {},
-                         {"master_id": op.key, "category_code": s}) for s in sorted(before - after)]
-                out += [("insert", "svc_master", "master_skill",
-                         {"master_id": op.key, "category_code": s, **gmt}, {})
-                        for s in sorted(after - before)]
+                out += [
+                    (
+                        "delete",
+                        "svc_master",
+                        "master_skill",
+                        {},
+                        {"master_id": op.key, "category_code": s},
+                    )
+                    for s in sorted(before - after)
+                ]
+                out += [
+                    (
+                        "insert",
+                        "svc_master",
+                        "master_skill",
+                        {"master_id": op.key, "category_code": s, **gmt},
+                        {},
+                    )
+                    for s in sorted(after - before)
+                ]
                 if not values:
                     out = out[1:]
         return out
@@ -224,8 +258,10 @@ class SourceDatabase:
                 cols = tuple(values)
                 keys = tuple(key) if kind != "insert" else ()
                 sql = self._statement(kind, schema, table, cols, keys)
-                params = [v if (fn := conv.get(type(v))) is None else fn(v)
-                          for v in map(values.__getitem__, cols)] + [key[k] for k in keys]
+                params = [
+                    v if (fn := conv.get(type(v))) is None else fn(v)
+                    for v in map(values.__getitem__, cols)
+                ] + [key[k] for k in keys]
                 batch = stmts[kind]
                 if batch and batch[-1][0] == sql:
                     batch[-1][1].append(params)
@@ -297,8 +333,16 @@ class SourceDatabase:
                 if table == "master":
                     skills = values["skills"]
                     values["skills"] = json.loads(skills) if isinstance(skills, str) else skills
-                ops.append(Op(_as_datetime(values.get("created_at")) or at, 0, "insert", table,
-                              values["id"], values))
+                ops.append(
+                    Op(
+                        _as_datetime(values.get("created_at")) or at,
+                        0,
+                        "insert",
+                        table,
+                        values["id"],
+                        values,
+                    )
+                )
             self._execute_window(cur, ops)
         for table in SPLIT_ROUTES:
             cur.execute("DROP TABLE " + self._qualified(MONOLITH, table))
@@ -316,6 +360,7 @@ def _as_datetime(value) -> datetime | None:
 
 # ---- a canonical dump, to compare databases across engines ---------------------------------------
 
+
 def canonical_dump(db: SourceDatabase) -> dict[str, list[tuple]]:
     """Every table as sorted rows of canonical strings: the same rows give the same dump on
     SQLite, MySQL/MariaDB and PostgreSQL (numbers normalised, times as ISO, JSON re-serialised)."""
@@ -330,8 +375,10 @@ def canonical_dump(db: SourceDatabase) -> dict[str, list[tuple]]:
             tables += [(logical, r[0]) for r in cur.fetchall()]
     else:
         for logical, physical in db.schemas.items():
-            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                        (physical,))
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (physical,),
+            )
             tables += [(logical, r[0]) for r in cur.fetchall()]
     out = {}
     for logical, table in sorted(tables):

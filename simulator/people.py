@@ -45,8 +45,10 @@ class PersonFactory:
 
     def address(self, district: District) -> str:
         r = self.rng
-        return (f"{district.city}{district.name}{self.street()}{r.randint(1, 999)}号"
-                f"{r.randint(1, 30)}栋{r.randint(1, 32)}0{r.randint(1, 6)}室")
+        return (
+            f"{district.city}{district.name}{self.street()}{r.randint(1, 999)}号"
+            f"{r.randint(1, 30)}栋{r.randint(1, 32)}0{r.randint(1, 6)}室"
+        )
 
     def id_card(self, district: District) -> str:
         """An 18-digit resident ID number with a valid GB 11643 check digit."""

@@ -51,7 +51,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
     """The monolith's tables, as the original PHP-turned-Java application created them."""
     t = {}
     t["region"] = Table(
-        "region", metadata,
+        "region",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("province", String(32), nullable=False),
         Column("city", String(32), nullable=False),
@@ -63,7 +64,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["service_category"] = Table(
-        "service_category", metadata,
+        "service_category",
+        metadata,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("parent_id", Integer),
         Column("code", String(32), nullable=False),
@@ -75,7 +77,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["user_account"] = Table(
-        "user_account", metadata,
+        "user_account",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("role", String(16), nullable=False),
         Column("phone", String(20), nullable=False),
@@ -86,7 +89,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["merchant"] = Table(
-        "merchant", metadata,
+        "merchant",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("user_id", BigInteger, nullable=False),
         Column("merchant_name", String(128), nullable=False),
@@ -99,7 +103,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["master"] = Table(
-        "master", metadata,
+        "master",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("user_id", BigInteger, nullable=False),
         Column("real_name", String(64), nullable=False),
@@ -118,7 +123,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["customer"] = Table(
-        "customer", metadata,
+        "customer",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("user_id", BigInteger),
         Column("name", String(64), nullable=False),
@@ -131,7 +137,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["service_order"] = Table(
-        "service_order", metadata,
+        "service_order",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_no", String(32), nullable=False, unique=True),
         Column("merchant_id", BigInteger, nullable=False),
@@ -159,7 +166,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["order_status_log"] = Table(
-        "order_status_log", metadata,
+        "order_status_log",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("from_status", String(16)),
@@ -170,7 +178,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["master_quote"] = Table(
-        "master_quote", metadata,
+        "master_quote",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -181,7 +190,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["order_dispatch"] = Table(
-        "order_dispatch", metadata,
+        "order_dispatch",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -194,7 +204,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["payment"] = Table(
-        "payment", metadata,
+        "payment",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("payment_no", String(32), nullable=False, unique=True),
         Column("order_id", BigInteger, nullable=False),
@@ -207,7 +218,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["refund"] = Table(
-        "refund", metadata,
+        "refund",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("refund_no", String(32), nullable=False, unique=True),
         Column("order_id", BigInteger, nullable=False),
@@ -220,7 +232,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["settlement"] = Table(
-        "settlement", metadata,
+        "settlement",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -235,7 +248,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
     # Reviews have no updated_at: follow-up comments rewrite `content` in place, so an
     # incremental load by timestamp misses them (a real trap, kept on purpose).
     t["review"] = Table(
-        "review", metadata,
+        "review",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -246,7 +260,8 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
         schema=schema,
     )
     t["complaint"] = Table(
-        "complaint", metadata,
+        "complaint",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -265,8 +280,14 @@ def build_monolith(metadata: MetaData, schema: str) -> dict[str, Table]:
 # ---- the split ------------------------------------------------------------------------------
 
 ORDER_STATUS_CODE = {
-    "created": 10, "quoting": 20, "assigned": 30, "scheduled": 40, "in_service": 50,
-    "completed": 60, "cancelled": 70, "refunded": 80,
+    "created": 10,
+    "quoting": 20,
+    "assigned": 30,
+    "scheduled": 40,
+    "in_service": 50,
+    "completed": 60,
+    "cancelled": 70,
+    "refunded": 80,
 }
 PAY_STATUS_CODE = {"pending": 0, "success": 1, "failed": 2}
 REFUND_STATUS_CODE = {"pending": 0, "success": 1}
@@ -283,7 +304,8 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
     so, sp, sm = schemas["svc_order"], schemas["svc_pay"], schemas["svc_master"]
     t = {}
     t["order_info"] = Table(
-        "order_info", metadata,
+        "order_info",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_no", String(32), nullable=False, unique=True),
         Column("merchant_id", BigInteger, nullable=False),
@@ -307,12 +329,14 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("finish_time", DateTime),
         Column("complete_time", DateTime),
         Column("cancel_time", DateTime),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         Column("deleted", SmallInteger, nullable=False, server_default="0"),
         schema=so,
     )
     t["order_status_history"] = Table(
-        "order_status_history", metadata,
+        "order_status_history",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("from_status", SmallInteger),
@@ -323,18 +347,21 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         schema=so,
     )
     t["order_quote"] = Table(
-        "order_quote", metadata,
+        "order_quote",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
         Column("quote_amount_fen", BigInteger, nullable=False),
         Column("distance_m", Integer, nullable=False),
         Column("quote_status", String(16), nullable=False),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         schema=so,
     )
     t["order_dispatch"] = Table(
-        "order_dispatch", metadata,
+        "order_dispatch",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -343,11 +370,13 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("dispatch_result", String(16), nullable=False),
         Column("dispatch_time", DateTime, nullable=False),
         Column("respond_time", DateTime),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         schema=so,
     )
     t["order_review"] = Table(
-        "order_review", metadata,
+        "order_review",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -358,7 +387,8 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         schema=so,
     )
     t["order_complaint"] = Table(
-        "order_complaint", metadata,
+        "order_complaint",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -368,11 +398,13 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("complaint_status", String(16), nullable=False),
         Column("resolution", String(16)),
         Column("resolve_time", DateTime),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         schema=so,
     )
     t["pay_order"] = Table(
-        "pay_order", metadata,
+        "pay_order",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("pay_no", String(32), nullable=False, unique=True),
         Column("order_id", BigInteger, nullable=False),
@@ -381,11 +413,13 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("pay_channel", String(16), nullable=False),
         Column("pay_status", SmallInteger, nullable=False),
         Column("pay_time", DateTime),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         schema=sp,
     )
     t["pay_refund"] = Table(
-        "pay_refund", metadata,
+        "pay_refund",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("refund_no", String(32), nullable=False, unique=True),
         Column("order_id", BigInteger, nullable=False),
@@ -394,11 +428,13 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("reason", String(32), nullable=False),
         Column("refund_status", SmallInteger, nullable=False),
         Column("refund_time", DateTime),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         schema=sp,
     )
     t["pay_settlement"] = Table(
-        "pay_settlement", metadata,
+        "pay_settlement",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("order_id", BigInteger, nullable=False),
         Column("master_id", BigInteger, nullable=False),
@@ -407,11 +443,13 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("net_fen", BigInteger, nullable=False),
         Column("settle_status", SmallInteger, nullable=False),
         Column("settle_time", DateTime),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         schema=sp,
     )
     t["master_profile"] = Table(
-        "master_profile", metadata,
+        "master_profile",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=False),
         Column("user_id", BigInteger, nullable=False),
         Column("real_name", String(64), nullable=False),
@@ -425,12 +463,14 @@ def build_services(metadata: MetaData, schemas: dict[str, str]) -> dict[str, Tab
         Column("credit_level", SmallInteger, nullable=False),
         Column("rating_avg", Numeric(3, 2)),
         Column("completed_orders", Integer, nullable=False),
-        _gmt("gmt_create"), _gmt("gmt_modified"),
+        _gmt("gmt_create"),
+        _gmt("gmt_modified"),
         Column("deleted", SmallInteger, nullable=False, server_default="0"),
         schema=sm,
     )
     t["master_skill"] = Table(
-        "master_skill", metadata,
+        "master_skill",
+        metadata,
         Column("master_id", BigInteger, nullable=False),
         Column("category_code", String(32), nullable=False),
         _gmt("gmt_create"),
@@ -472,41 +512,102 @@ def _code(mapping):
 
 
 SPLIT_ROUTES: dict[str, Route] = {
-    "service_order": _route("svc_order", "order_info", {
-        "lat": "latitude", "lng": "longitude", "status": "order_status",
-        "order_amount": "order_amount_fen", "assigned_at": "assigned_time",
-        "scheduled_at": "scheduled_time", "service_started_at": "service_start_time",
-        "finished_at": "finish_time", "completed_at": "complete_time",
-        "cancelled_at": "cancel_time",
-    }, {"status": _code(ORDER_STATUS_CODE), "order_amount": to_fen}),
-    "order_status_log": _route("svc_order", "order_status_history", {}, {
-        "from_status": _code(ORDER_STATUS_CODE), "to_status": _code(ORDER_STATUS_CODE)}),
-    "master_quote": _route("svc_order", "order_quote",
-                           {"amount": "quote_amount_fen", "status": "quote_status"},
-                           {"amount": to_fen}),
-    "order_dispatch": _route("svc_order", "order_dispatch", {
-        "result": "dispatch_result", "dispatched_at": "dispatch_time",
-        "responded_at": "respond_time"}),
+    "service_order": _route(
+        "svc_order",
+        "order_info",
+        {
+            "lat": "latitude",
+            "lng": "longitude",
+            "status": "order_status",
+            "order_amount": "order_amount_fen",
+            "assigned_at": "assigned_time",
+            "scheduled_at": "scheduled_time",
+            "service_started_at": "service_start_time",
+            "finished_at": "finish_time",
+            "completed_at": "complete_time",
+            "cancelled_at": "cancel_time",
+        },
+        {"status": _code(ORDER_STATUS_CODE), "order_amount": to_fen},
+    ),
+    "order_status_log": _route(
+        "svc_order",
+        "order_status_history",
+        {},
+        {"from_status": _code(ORDER_STATUS_CODE), "to_status": _code(ORDER_STATUS_CODE)},
+    ),
+    "master_quote": _route(
+        "svc_order",
+        "order_quote",
+        {"amount": "quote_amount_fen", "status": "quote_status"},
+        {"amount": to_fen},
+    ),
+    "order_dispatch": _route(
+        "svc_order",
+        "order_dispatch",
+        {
+            "result": "dispatch_result",
+            "dispatched_at": "dispatch_time",
+            "responded_at": "respond_time",
+        },
+    ),
     "review": _route("svc_order", "order_review"),
-    "complaint": _route("svc_order", "order_complaint",
-                        {"status": "complaint_status", "resolved_at": "resolve_time"}),
-    "payment": _route("svc_pay", "pay_order", {
-        "payment_no": "pay_no", "amount": "amount_fen", "channel": "pay_channel",
-        "status": "pay_status", "paid_at": "pay_time",
-    }, {"amount": to_fen, "status": _code(PAY_STATUS_CODE)}),
-    "refund": _route("svc_pay", "pay_refund", {
-        "payment_id": "pay_id", "amount": "refund_amount_fen", "status": "refund_status",
-        "refunded_at": "refund_time",
-    }, {"amount": to_fen, "status": _code(REFUND_STATUS_CODE)}),
-    "settlement": _route("svc_pay", "pay_settlement", {
-        "gross_amount": "gross_fen", "platform_fee": "fee_fen", "net_amount": "net_fen",
-        "status": "settle_status", "settled_at": "settle_time",
-    }, {"gross_amount": to_fen, "platform_fee": to_fen, "net_amount": to_fen,
-        "status": _code(SETTLE_STATUS_CODE)}),
-    "master": _route("svc_master", "master_profile", {
-        "phone": "mobile", "home_lat": "home_latitude", "home_lng": "home_longitude",
-        "service_radius_km": "service_radius_m", "status": "master_status",
-    }, {"service_radius_km": lambda km: km * 1000, "status": _code(MASTER_STATUS_CODE)}),
+    "complaint": _route(
+        "svc_order",
+        "order_complaint",
+        {"status": "complaint_status", "resolved_at": "resolve_time"},
+    ),
+    "payment": _route(
+        "svc_pay",
+        "pay_order",
+        {
+            "payment_no": "pay_no",
+            "amount": "amount_fen",
+            "channel": "pay_channel",
+            "status": "pay_status",
+            "paid_at": "pay_time",
+        },
+        {"amount": to_fen, "status": _code(PAY_STATUS_CODE)},
+    ),
+    "refund": _route(
+        "svc_pay",
+        "pay_refund",
+        {
+            "payment_id": "pay_id",
+            "amount": "refund_amount_fen",
+            "status": "refund_status",
+            "refunded_at": "refund_time",
+        },
+        {"amount": to_fen, "status": _code(REFUND_STATUS_CODE)},
+    ),
+    "settlement": _route(
+        "svc_pay",
+        "pay_settlement",
+        {
+            "gross_amount": "gross_fen",
+            "platform_fee": "fee_fen",
+            "net_amount": "net_fen",
+            "status": "settle_status",
+            "settled_at": "settle_time",
+        },
+        {
+            "gross_amount": to_fen,
+            "platform_fee": to_fen,
+            "net_amount": to_fen,
+            "status": _code(SETTLE_STATUS_CODE),
+        },
+    ),
+    "master": _route(
+        "svc_master",
+        "master_profile",
+        {
+            "phone": "mobile",
+            "home_lat": "home_latitude",
+            "home_lng": "home_longitude",
+            "service_radius_km": "service_radius_m",
+            "status": "master_status",
+        },
+        {"service_radius_km": lambda km: km * 1000, "status": _code(MASTER_STATUS_CODE)},
+    ),
 }
 
 # Tables that stay in the monolith after the split.

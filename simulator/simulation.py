@@ -55,9 +55,17 @@ def load_state(output_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def simulate(config: SimulationConfig, target: str, output_dir: Path, *, append_days: int = 0,
-             schema_prefix: str = "", files: bool = True, workers: int | None = None,
-             progress: bool | None = None) -> RunSummary:
+def simulate(
+    config: SimulationConfig,
+    target: str,
+    output_dir: Path,
+    *,
+    append_days: int = 0,
+    schema_prefix: str = "",
+    files: bool = True,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> RunSummary:
     """Run (or with `append_days`, continue) a simulation. Returns what was written.
 
     A fresh run replaces whatever an earlier simulation wrote to `target` and `output_dir`;
@@ -92,9 +100,12 @@ def simulate(config: SimulationConfig, target: str, output_dir: Path, *, append_
     new_days = [d for d in config.dates if d >= first_new]
     world = World(config)
     workers = workers or max(1, min(2, os.cpu_count() or 1))
-    bar = tqdm(total=len(new_days), unit="day", disable=not (progress if progress is not None
-                                                               else sys.stderr.isatty()),
-               desc="simulating")
+    bar = tqdm(
+        total=len(new_days),
+        unit="day",
+        disable=not (progress if progress is not None else sys.stderr.isatty()),
+        desc="simulating",
+    )
     db_writes = orders = 0
     pending: deque[tuple[date, dict, Future | None]] = deque()
 
@@ -119,8 +130,16 @@ def simulate(config: SimulationConfig, target: str, output_dir: Path, *, append_
                 orders += out.truth["orders_created_total"]
             future = None
             if files and day >= first_new - timedelta(days=SPILL_DAYS):
-                future = pool.submit(_traffic_job, config, day, out.actions, out.actors,
-                                     str(output_dir), max(day, first_new), last_day)
+                future = pool.submit(
+                    _traffic_job,
+                    config,
+                    day,
+                    out.actions,
+                    out.actors,
+                    str(output_dir),
+                    max(day, first_new),
+                    last_day,
+                )
             if writes_db or future is not None:
                 pending.append((day, out.truth, future))
             while len(pending) > workers:
@@ -130,10 +149,15 @@ def simulate(config: SimulationConfig, target: str, output_dir: Path, *, append_
             finish_oldest()
     bar.close()
     db.close()
-    _atomic_write_json(output_dir / STATE_FILE, {
-        "config": config.to_json(), "target": _describe(target, schema_prefix), "files": files,
-        "last_day": last_day.isoformat(),
-    })
+    _atomic_write_json(
+        output_dir / STATE_FILE,
+        {
+            "config": config.to_json(),
+            "target": _describe(target, schema_prefix),
+            "files": files,
+            "last_day": last_day.isoformat(),
+        },
+    )
     n_files = n_bytes = 0
     for sub in ("logs", "events"):
         for path in (output_dir / sub).rglob("*.gz"):

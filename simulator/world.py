@@ -32,13 +32,41 @@ WEEKDAY_FACTOR = (1.05, 1.0, 1.0, 1.0, 1.05, 0.85, 0.75)  # Mon..Sun: merchants 
 DAILY_GROWTH = 1.004
 # Orders posted per hour of day (merchants' working hours, lunch dip).
 ORDER_HOUR_WEIGHTS = (
-    0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 1.0, 3.0, 6.0, 8.0, 8.0,
-    5.0, 6.5, 7.5, 7.5, 7.0, 6.0, 4.5, 3.5, 3.0, 2.2, 1.2, 0.5,
+    0.2,
+    0.1,
+    0.05,
+    0.05,
+    0.05,
+    0.1,
+    0.3,
+    1.0,
+    3.0,
+    6.0,
+    8.0,
+    8.0,
+    5.0,
+    6.5,
+    7.5,
+    7.5,
+    7.0,
+    6.0,
+    4.5,
+    3.5,
+    3.0,
+    2.2,
+    1.2,
+    0.5,
 )
 MERCHANT_TYPES = {
     # type -> (share of merchants, categories they post, with weights)
-    "furniture_shop": (0.35, {"furniture_install": 5, "furniture_delivery": 3, "lighting_install": 1}),
-    "appliance_shop": (0.30, {"appliance_install": 5, "appliance_repair": 3, "lighting_install": 1}),
+    "furniture_shop": (
+        0.35,
+        {"furniture_install": 5, "furniture_delivery": 3, "lighting_install": 1},
+    ),
+    "appliance_shop": (
+        0.30,
+        {"appliance_install": 5, "appliance_repair": 3, "lighting_install": 1},
+    ),
     "logistics": (0.15, {"furniture_delivery": 3, "bulky_delivery": 4, "furniture_install": 1}),
     "offline_store": (0.20, {c.code: c.weight * 10 for c in LEAF_CATEGORIES}),
 }
@@ -49,13 +77,22 @@ PLATFORM_BY_ROLE = {
     "customer": (("miniprogram", 0.6), ("h5", 0.25), ("ios", 0.05), ("android", 0.1)),
 }
 REVIEW_TEXT = {
-    5: ("师傅很专业，安装又快又好", "准时上门，服务态度好", "非常满意，下次还找这位师傅", "干活利索，收拾得很干净"),
+    5: (
+        "师傅很专业，安装又快又好",
+        "准时上门，服务态度好",
+        "非常满意，下次还找这位师傅",
+        "干活利索，收拾得很干净",
+    ),
     4: ("整体不错，就是来得有点晚", "安装没问题，沟通可以更及时", "服务还行"),
     3: ("一般般，效率有点低", "师傅迟到了一个小时", "价格偏贵"),
     2: ("安装有瑕疵，返工了一次", "态度不太好"),
     1: ("师傅爽约，非常失望", "东西装坏了还不认账"),
 }
-FOLLOW_UP = ("【追评】用了几天没问题", "【追评】过几天发现有点松动，师傅又来修好了", "【追评】很稳固，推荐")
+FOLLOW_UP = (
+    "【追评】用了几天没问题",
+    "【追评】过几天发现有点松动，师傅又来修好了",
+    "【追评】很稳固，推荐",
+)
 COMPLAINT_TYPES = ("late", "quality", "attitude", "damage", "price")
 
 
@@ -161,12 +198,24 @@ class World:
     @staticmethod
     def _empty_truth() -> dict:
         return {
-            "created": Counter(), "completed": Counter(), "cancelled": Counter(),
-            "gmv": Decimal(0), "gmv_by_city": defaultdict(Decimal), "paid_orders": 0,
-            "refund_count": 0, "refund_amount": Decimal(0),
-            "settle_count": 0, "settle_gross": Decimal(0), "settle_fee": Decimal(0),
-            "settle_net": Decimal(0), "active_masters": set(), "new_merchants": 0,
-            "new_masters": 0, "reviews": 0, "review_score_sum": 0, "complaints": 0,
+            "created": Counter(),
+            "completed": Counter(),
+            "cancelled": Counter(),
+            "gmv": Decimal(0),
+            "gmv_by_city": defaultdict(Decimal),
+            "paid_orders": 0,
+            "refund_count": 0,
+            "refund_amount": Decimal(0),
+            "settle_count": 0,
+            "settle_gross": Decimal(0),
+            "settle_fee": Decimal(0),
+            "settle_net": Decimal(0),
+            "active_masters": set(),
+            "new_merchants": 0,
+            "new_masters": 0,
+            "reviews": 0,
+            "review_score_sum": 0,
+            "complaints": 0,
         }
 
     def _next_id(self, table: str, start: int = 1) -> int:
@@ -193,11 +242,19 @@ class World:
     def _status(self, ts, order, to_status, role, operator_id, extra=None) -> None:
         values = {"status": to_status, **(extra or {})}
         self._update(ts, "service_order", order["id"], values)
-        self._insert(ts, "order_status_log", {
-            "id": self._next_id("order_status_log"), "order_id": order["id"],
-            "from_status": order["status"], "to_status": to_status,
-            "operator_role": role, "operator_id": operator_id, "created_at": ts,
-        })
+        self._insert(
+            ts,
+            "order_status_log",
+            {
+                "id": self._next_id("order_status_log"),
+                "order_id": order["id"],
+                "from_status": order["status"],
+                "to_status": to_status,
+                "operator_role": role,
+                "operator_id": operator_id,
+                "created_at": ts,
+            },
+        )
         order["status"] = to_status
 
     # ---- people --------------------------------------------------------------------------
@@ -211,18 +268,36 @@ class World:
         names, weights = zip(*PLATFORM_BY_ROLE[role], strict=True)
         return self.rng.choices(names, weights)[0]
 
-    def _new_account(self, ts: datetime, role: str, city: str, phone: str, nickname: str,
-                     *, write_ts: datetime | None = None) -> int:
+    def _new_account(
+        self,
+        ts: datetime,
+        role: str,
+        city: str,
+        phone: str,
+        nickname: str,
+        *,
+        write_ts: datetime | None = None,
+    ) -> int:
         """An account created at `ts`; accounts from before the simulation are written at its
         start (`write_ts`) with their historical created_at."""
         historical = write_ts is not None and ts < write_ts
         user_id = self._next_id("user_account", 100001)
         platform = self._platform(role)
-        self._insert(write_ts if historical else ts, "user_account", {
-            "id": user_id, "role": role, "phone": phone, "nickname": nickname,
-            "register_channel": platform, "status": "active",
-            "created_at": ts, "updated_at": ts, "is_deleted": 0,
-        })
+        self._insert(
+            write_ts if historical else ts,
+            "user_account",
+            {
+                "id": user_id,
+                "role": role,
+                "phone": phone,
+                "nickname": nickname,
+                "register_channel": platform,
+                "status": "active",
+                "created_at": ts,
+                "updated_at": ts,
+                "is_deleted": 0,
+            },
+        )
         self.actors.append(Actor(user_id, role, city, ts, platform))
         if not historical:
             self._act(ts, "register", user_id, role, city)
@@ -230,12 +305,20 @@ class World:
 
     def _new_merchant(self, ts: datetime, write_ts: datetime, city_code: str | None = None) -> None:
         r = self.rng
-        city = CITY_BY_CODE[city_code] if city_code else r.choices(CITIES, [c.weight for c in CITIES])[0]
+        city = (
+            CITY_BY_CODE[city_code]
+            if city_code
+            else r.choices(CITIES, [c.weight for c in CITIES])[0]
+        )
         district = r.choice(city.districts)
         types = list(MERCHANT_TYPES)
         mtype = r.choices(types, [MERCHANT_TYPES[t][0] for t in types])[0]
-        suffix = {"furniture_shop": "家居旗舰店", "appliance_shop": "电器专营店",
-                  "logistics": "物流有限公司", "offline_store": "生活馆"}[mtype]
+        suffix = {
+            "furniture_shop": "家居旗舰店",
+            "appliance_shop": "电器专营店",
+            "logistics": "物流有限公司",
+            "offline_store": "生活馆",
+        }[mtype]
         name = f"{self.people.company_prefix()}{suffix}"
         contact, phone = self.people.name(), self.people.phone()
         historical = ts < write_ts
@@ -243,9 +326,17 @@ class World:
         mid = self._next_id("merchant")
         level = r.choices(MERCHANT_LEVELS, (0.6, 0.25, 0.11, 0.04))[0] if historical else "normal"
         row = {
-            "id": mid, "user_id": user_id, "merchant_name": name, "merchant_type": mtype,
-            "region_id": district.region_id, "contact_name": contact, "contact_phone": phone,
-            "level": level, "created_at": ts, "updated_at": ts, "is_deleted": 0,
+            "id": mid,
+            "user_id": user_id,
+            "merchant_name": name,
+            "merchant_type": mtype,
+            "region_id": district.region_id,
+            "contact_name": contact,
+            "contact_phone": phone,
+            "level": level,
+            "created_at": ts,
+            "updated_at": ts,
+            "is_deleted": 0,
         }
         self._insert(max(ts, write_ts), "merchant", row)
         weight = r.lognormvariate(0, 1.0) * (1 + MERCHANT_LEVELS.index(level))
@@ -266,23 +357,48 @@ class World:
         skills = sorted(r.sample([c.code for c in LEAF_CATEGORIES], n_skills))
         quality = min(1.0, max(0.05, r.betavariate(6, 2)))
         active_from = ts if historical else ts + timedelta(seconds=r.randint(20 * 3600, 72 * 3600))
-        master = Master(mid, user_id, city.code, district.region_id, lat, lng,
-                        r.choice((5, 8, 10, 15, 20)), skills, quality, r.randint(3, 6), active_from)
+        master = Master(
+            mid,
+            user_id,
+            city.code,
+            district.region_id,
+            lat,
+            lng,
+            r.choice((5, 8, 10, 15, 20)),
+            skills,
+            quality,
+            r.randint(3, 6),
+            active_from,
+        )
         master.status = "active" if historical else "pending"
         if historical:
             master.rating_n = r.randint(0, 200)
             master.rating_sum = round(master.rating_n * (3.6 + 1.4 * quality))
             master.completed = master.rating_n + r.randint(0, 100)
             master.credit_level = self._credit_level(master)
-        self._insert(max(ts, write_ts), "master", {
-            "id": mid, "user_id": user_id, "real_name": name, "phone": phone,
-            "id_card_no": self.people.id_card(district), "region_id": district.region_id,
-            "home_lat": Decimal(str(lat)), "home_lng": Decimal(str(lng)),
-            "service_radius_km": master.radius_km, "skills": list(skills),
-            "status": master.status, "credit_level": master.credit_level,
-            "rating_avg": self._rating(master), "completed_orders": master.completed,
-            "created_at": ts, "updated_at": ts, "is_deleted": 0,
-        })
+        self._insert(
+            max(ts, write_ts),
+            "master",
+            {
+                "id": mid,
+                "user_id": user_id,
+                "real_name": name,
+                "phone": phone,
+                "id_card_no": self.people.id_card(district),
+                "region_id": district.region_id,
+                "home_lat": Decimal(str(lat)),
+                "home_lng": Decimal(str(lng)),
+                "service_radius_km": master.radius_km,
+                "skills": list(skills),
+                "status": master.status,
+                "credit_level": master.credit_level,
+                "rating_avg": self._rating(master),
+                "completed_orders": master.completed,
+                "created_at": ts,
+                "updated_at": ts,
+                "is_deleted": 0,
+            },
+        )
         self.masters[mid] = master
         if not historical:
             self._truth[ts.date()]["new_masters"] += 1
@@ -299,18 +415,38 @@ class World:
         """1 (best) .. 5: rating and complaint history, as the credit batch job computes it."""
         avg = master.rating_sum / master.rating_n if master.rating_n else 4.5
         score = avg - 0.3 * len(master.complaints)
-        return 1 if score >= 4.7 else 2 if score >= 4.4 else 3 if score >= 4.0 else 4 if score >= 3.5 else 5
+        return (
+            1
+            if score >= 4.7
+            else 2
+            if score >= 4.4
+            else 3
+            if score >= 4.0
+            else 4
+            if score >= 3.5
+            else 5
+        )
 
     def _new_customer(self, ts: datetime, district: District) -> Customer:
         lat, lng = self._point_near(district)
         cid = self._next_id("customer")
         address = self.people.address(district)
-        self._insert(ts, "customer", {
-            "id": cid, "user_id": None, "name": self.people.name(), "phone": self.people.phone(),
-            "region_id": district.region_id, "address": address,
-            "lat": Decimal(str(lat)), "lng": Decimal(str(lng)),
-            "created_at": ts, "updated_at": ts,
-        })
+        self._insert(
+            ts,
+            "customer",
+            {
+                "id": cid,
+                "user_id": None,
+                "name": self.people.name(),
+                "phone": self.people.phone(),
+                "region_id": district.region_id,
+                "address": address,
+                "lat": Decimal(str(lat)),
+                "lng": Decimal(str(lng)),
+                "created_at": ts,
+                "updated_at": ts,
+            },
+        )
         customer = Customer(cid, district.region_id, lat, lng, address)
         self.customers[cid] = customer
         return customer
@@ -332,18 +468,37 @@ class World:
         t0 = datetime.combine(day, time())
         created = datetime(2023, 6, 1, 9, 0)
         for d in DISTRICTS:
-            self._insert(t0, "region", {
-                "id": d.region_id, "province": d.province, "city": d.city, "city_code": d.city_code,
-                "district": d.name, "lat": Decimal(str(d.lat)), "lng": Decimal(str(d.lng)),
-                "created_at": created, "updated_at": created,
-            })
+            self._insert(
+                t0,
+                "region",
+                {
+                    "id": d.region_id,
+                    "province": d.province,
+                    "city": d.city,
+                    "city_code": d.city_code,
+                    "district": d.name,
+                    "lat": Decimal(str(d.lat)),
+                    "lng": Decimal(str(d.lng)),
+                    "created_at": created,
+                    "updated_at": created,
+                },
+            )
         for c in CATEGORIES:
-            self._insert(t0, "service_category", {
-                "id": c.id, "parent_id": c.parent_id, "code": c.code, "name_zh": c.name_zh,
-                "name_en": c.name_en, "base_price": Decimal(c.base_price_yuan).quantize(CENT),
-                "platform_fee_rate": Decimal(c.platform_fee_rate), "created_at": created,
-                "updated_at": created,
-            })
+            self._insert(
+                t0,
+                "service_category",
+                {
+                    "id": c.id,
+                    "parent_id": c.parent_id,
+                    "code": c.code,
+                    "name_zh": c.name_zh,
+                    "name_en": c.name_en,
+                    "base_price": Decimal(c.base_price_yuan).quantize(CENT),
+                    "platform_fee_rate": Decimal(c.platform_fee_rate),
+                    "created_at": created,
+                    "updated_at": created,
+                },
+            )
         scale = self.config.scale
         span = (t0 - created).total_seconds()
         n_merchants = max(20, round(1500 * scale))
@@ -374,8 +529,9 @@ class World:
         }
         self._index_day = day
 
-    def _nearby(self, city: str, category: str, lat: float, lng: float, on: date,
-                limit: int) -> list[tuple[Master, int]]:
+    def _nearby(
+        self, city: str, category: str, lat: float, lng: float, on: date, limit: int
+    ) -> list[tuple[Master, int]]:
         """Qualified masters whose service radius covers the address and who have a free slot
         on the appointment day, nearest first, with the distance in metres."""
         entry = self._index.get((city, category))
@@ -383,8 +539,10 @@ class World:
             return []
         masters, lats, lngs = entry
         p1, p2 = math.radians(lat), np.radians(lats)
-        a = (np.sin((p2 - p1) / 2) ** 2
-             + math.cos(p1) * np.cos(p2) * np.sin(np.radians(lngs - lng) / 2) ** 2)
+        a = (
+            np.sin((p2 - p1) / 2) ** 2
+            + math.cos(p1) * np.cos(p2) * np.sin(np.radians(lngs - lng) / 2) ** 2
+        )
         dist_km = 6371.0088 * 2 * np.arcsin(np.sqrt(a))
         out = []
         for i in np.argsort(dist_km, kind="stable"):
@@ -417,7 +575,9 @@ class World:
             merchant.customers.append(customer.id)
         is_repair = category.parent_id == 2
         mode = "quote" if is_repair or r.random() < 0.6 else "auto"
-        day_offset = (0 if t0.hour < 13 else 1) if is_repair else r.choices((1, 2, 3, 4), (4, 3, 2, 1))[0]
+        day_offset = (
+            (0 if t0.hour < 13 else 1) if is_repair else r.choices((1, 2, 3, 4), (4, 3, 2, 1))[0]
+        )
         slot = r.choice((8, 10, 12, 14, 16, 18))
         appt = datetime.combine(t0.date() + timedelta(days=day_offset), time(slot))
         if appt < t0 + timedelta(hours=3):
@@ -427,28 +587,60 @@ class World:
         order = {
             "id": self._next_id("service_order"),
             "order_no": f"SO{t0:%Y%m%d}{self._order_seq_by_day[t0.date()]:08d}",
-            "merchant_id": merchant.id, "customer_id": customer.id, "category_id": category.id,
+            "merchant_id": merchant.id,
+            "customer_id": customer.id,
+            "category_id": category.id,
             "region_id": district.region_id,
             "service_address": customer.address,
-            "lat": Decimal(str(customer.lat)), "lng": Decimal(str(customer.lng)),
-            "dispatch_mode": mode, "status": "created", "order_amount": amount, "master_id": None,
-            "appointment_start": appt, "appointment_end": appt + timedelta(hours=2),
-            "remark": r.choice((None, None, None, "请提前电话联系", "小区需登记", "有电梯", "无电梯，六楼")),
-            "cancel_reason": None, "assigned_at": None, "scheduled_at": None,
-            "service_started_at": None, "finished_at": None, "completed_at": None,
-            "cancelled_at": None, "created_at": t0, "updated_at": t0, "is_deleted": 0,
+            "lat": Decimal(str(customer.lat)),
+            "lng": Decimal(str(customer.lng)),
+            "dispatch_mode": mode,
+            "status": "created",
+            "order_amount": amount,
+            "master_id": None,
+            "appointment_start": appt,
+            "appointment_end": appt + timedelta(hours=2),
+            "remark": r.choice(
+                (None, None, None, "请提前电话联系", "小区需登记", "有电梯", "无电梯，六楼")
+            ),
+            "cancel_reason": None,
+            "assigned_at": None,
+            "scheduled_at": None,
+            "service_started_at": None,
+            "finished_at": None,
+            "completed_at": None,
+            "cancelled_at": None,
+            "created_at": t0,
+            "updated_at": t0,
+            "is_deleted": 0,
         }
         self._insert(t0, "service_order", dict(order))
-        self._insert(t0, "order_status_log", {
-            "id": self._next_id("order_status_log"), "order_id": order["id"], "from_status": None,
-            "to_status": "created", "operator_role": "merchant", "operator_id": merchant.user_id,
-            "created_at": t0,
-        })
+        self._insert(
+            t0,
+            "order_status_log",
+            {
+                "id": self._next_id("order_status_log"),
+                "order_id": order["id"],
+                "from_status": None,
+                "to_status": "created",
+                "operator_role": "merchant",
+                "operator_id": merchant.user_id,
+                "created_at": t0,
+            },
+        )
         ctx = _OrderContext(order, merchant, customer, category, city.code)
         self._truth[t0.date()]["created"][(city.code, category.code)] += 1
-        self._act(t0, "order_submit", merchant.user_id, "merchant", city.code,
-                  order_id=order["id"], order_no=order["order_no"], category_code=category.code,
-                  amount_fen=int(amount * 100) if amount is not None else None)
+        self._act(
+            t0,
+            "order_submit",
+            merchant.user_id,
+            "merchant",
+            city.code,
+            order_id=order["id"],
+            order_no=order["order_no"],
+            category_code=category.code,
+            amount_fen=int(amount * 100) if amount is not None else None,
+        )
         # The merchant may call it off before the service starts.
         cancel_at = None
         if r.random() < 0.07:
@@ -456,21 +648,37 @@ class World:
             span = (latest - t0).total_seconds()
             if span > 1200:
                 cancel_at = t0 + timedelta(seconds=int(r.uniform(600, span)))
-        assigned = (self._run_quotes(ctx, cancel_at) if mode == "quote"
-                    else self._run_dispatch(ctx, cancel_at))
+        assigned = (
+            self._run_quotes(ctx, cancel_at)
+            if mode == "quote"
+            else self._run_dispatch(ctx, cancel_at)
+        )
         if assigned is None:
             return
         self._after_assignment(ctx, assigned, cancel_at)
 
     def _cancel(self, ctx: _OrderContext, ts: datetime, reason: str, role: str) -> None:
         operator = ctx.merchant.user_id if role == "merchant" else None
-        self._status(ts, ctx.order, "cancelled", role, operator,
-                     {"cancelled_at": ts, "cancel_reason": reason})
+        self._status(
+            ts,
+            ctx.order,
+            "cancelled",
+            role,
+            operator,
+            {"cancelled_at": ts, "cancel_reason": reason},
+        )
         self._truth[ts.date()]["cancelled"][(ctx.city, ctx.category.code)] += 1
         if role == "merchant":
-            self._act(ts, "order_cancel", ctx.merchant.user_id, "merchant", ctx.city,
-                      order_id=ctx.order["id"], order_no=ctx.order["order_no"],
-                      category_code=ctx.category.code)
+            self._act(
+                ts,
+                "order_cancel",
+                ctx.merchant.user_id,
+                "merchant",
+                ctx.city,
+                order_id=ctx.order["id"],
+                order_no=ctx.order["order_no"],
+                category_code=ctx.category.code,
+            )
         if self.rng.random() < 0.4:  # merchants tidy cancelled orders out of their list
             hide = ts + timedelta(minutes=self.rng.randint(30, 4000))
             self._update(hide, "service_order", ctx.order["id"], {"is_deleted": 1})
@@ -484,12 +692,15 @@ class World:
         self._status(t_open, order, "quoting", "system", None)
         on = order["appointment_start"].date()
         quotes = []
-        for master, dist_m in self._nearby(ctx.city, ctx.category.code, float(order["lat"]),
-                                           float(order["lng"]), on, 12):
+        for master, dist_m in self._nearby(
+            ctx.city, ctx.category.code, float(order["lat"]), float(order["lng"]), on, 12
+        ):
             if r.random() > 0.25 + 0.35 * master.quality:
                 continue
             tq = t_open + timedelta(seconds=int(min(r.expovariate(1 / 2400), 20 * 3600)) + 30)
-            amount = self._order_amount(ctx.category, r.uniform(0.85, 1.35) * (1.06 - 0.03 * master.credit_level))
+            amount = self._order_amount(
+                ctx.category, r.uniform(0.85, 1.35) * (1.06 - 0.03 * master.credit_level)
+            )
             quotes.append([tq, master, dist_m, amount, None])
         quotes.sort(key=lambda q: (q[0], q[1].id))
         if not quotes:
@@ -507,19 +718,45 @@ class World:
                 continue
             qid = self._next_id("master_quote")
             q[4] = qid
-            self._insert(tq, "master_quote", {
-                "id": qid, "order_id": order["id"], "master_id": master.id, "amount": amount,
-                "distance_m": dist_m, "status": "pending", "created_at": tq, "updated_at": tq,
-            })
-            self._act(tq, "quote_submit", master.user_id, "master", ctx.city, order_id=order["id"],
-                      order_no=order["order_no"], category_code=ctx.category.code,
-                      amount_fen=int(amount * 100), quote_id=qid)
+            self._insert(
+                tq,
+                "master_quote",
+                {
+                    "id": qid,
+                    "order_id": order["id"],
+                    "master_id": master.id,
+                    "amount": amount,
+                    "distance_m": dist_m,
+                    "status": "pending",
+                    "created_at": tq,
+                    "updated_at": tq,
+                },
+            )
+            self._act(
+                tq,
+                "quote_submit",
+                master.user_id,
+                "master",
+                ctx.city,
+                order_id=order["id"],
+                order_no=order["order_no"],
+                category_code=ctx.category.code,
+                amount_fen=int(amount * 100),
+                quote_id=qid,
+            )
             if r.random() < 0.06:
                 tw = tq + timedelta(seconds=r.randint(300, 5400))
                 if tw < t_accept:
                     self._op(tw, "delete", "master_quote", qid, {})
-                    self._act(tw, "quote_withdraw", master.user_id, "master", ctx.city,
-                              order_id=order["id"], quote_id=qid)
+                    self._act(
+                        tw,
+                        "quote_withdraw",
+                        master.user_id,
+                        "master",
+                        ctx.city,
+                        order_id=order["id"],
+                        quote_id=qid,
+                    )
                     continue
             live.append(q)
         if cancel_at is not None and cancel_at < t_accept:
@@ -530,25 +767,47 @@ class World:
         if not live:
             self._cancel(ctx, t_open + timedelta(hours=24), "no_quote", "system")
             return None
-        best = min(live, key=lambda q: (q[3] * (Decimal("0.9") + Decimal(q[1].credit_level) / 20), q[1].id))
+        best = min(
+            live, key=lambda q: (q[3] * (Decimal("0.9") + Decimal(q[1].credit_level) / 20), q[1].id)
+        )
         for q in live:
-            self._update(t_accept, "master_quote", q[4],
-                         {"status": "accepted" if q is best else "rejected"})
+            self._update(
+                t_accept, "master_quote", q[4], {"status": "accepted" if q is best else "rejected"}
+            )
         _, master, dist_m, amount, qid = best
         self._dispatch_row(order, master, "quote", dist_m, "accepted", t_accept, t_accept)
-        self._act(t_accept, "quote_accept", ctx.merchant.user_id, "merchant", ctx.city,
-                  order_id=order["id"], order_no=order["order_no"],
-                  category_code=ctx.category.code, amount_fen=int(amount * 100), quote_id=qid)
+        self._act(
+            t_accept,
+            "quote_accept",
+            ctx.merchant.user_id,
+            "merchant",
+            ctx.city,
+            order_id=order["id"],
+            order_no=order["order_no"],
+            category_code=ctx.category.code,
+            amount_fen=int(amount * 100),
+            quote_id=qid,
+        )
         return t_accept, master, amount
 
     def _dispatch_row(self, order, master, dtype, dist_m, result, t_sent, t_resp) -> int:
         did = self._next_id("order_dispatch")
-        self._insert(t_sent, "order_dispatch", {
-            "id": did, "order_id": order["id"], "master_id": master.id, "dispatch_type": dtype,
-            "distance_m": dist_m, "result": "pending" if t_resp != t_sent else result,
-            "dispatched_at": t_sent, "responded_at": None if t_resp != t_sent else t_resp,
-            "created_at": t_sent, "updated_at": t_sent,
-        })
+        self._insert(
+            t_sent,
+            "order_dispatch",
+            {
+                "id": did,
+                "order_id": order["id"],
+                "master_id": master.id,
+                "dispatch_type": dtype,
+                "distance_m": dist_m,
+                "result": "pending" if t_resp != t_sent else result,
+                "dispatched_at": t_sent,
+                "responded_at": None if t_resp != t_sent else t_resp,
+                "created_at": t_sent,
+                "updated_at": t_sent,
+            },
+        )
         if t_resp != t_sent:
             self._update(t_resp, "order_dispatch", did, {"result": result, "responded_at": t_resp})
         return did
@@ -557,17 +816,28 @@ class World:
         r, order = self.rng, ctx.order
         t = order["created_at"] + timedelta(seconds=r.randint(30, 300))
         on = order["appointment_start"].date()
-        for master, dist_m in self._nearby(ctx.city, ctx.category.code, float(order["lat"]),
-                                           float(order["lng"]), on, 3):
+        for master, dist_m in self._nearby(
+            ctx.city, ctx.category.code, float(order["lat"]), float(order["lng"]), on, 3
+        ):
             t_resp = t + timedelta(seconds=r.randint(60, 900))
             if cancel_at is not None and cancel_at < t_resp:
                 break
             accepted = r.random() < 0.6 + 0.35 * master.quality
-            did = self._dispatch_row(order, master, "auto", dist_m,
-                                     "accepted" if accepted else "declined", t, t_resp)
+            did = self._dispatch_row(
+                order, master, "auto", dist_m, "accepted" if accepted else "declined", t, t_resp
+            )
             kind = "dispatch_accept" if accepted else "dispatch_decline"
-            self._act(t_resp, kind, master.user_id, "master", ctx.city, order_id=order["id"],
-                      order_no=order["order_no"], category_code=ctx.category.code, dispatch_id=did)
+            self._act(
+                t_resp,
+                kind,
+                master.user_id,
+                "master",
+                ctx.city,
+                order_id=order["id"],
+                order_no=order["order_no"],
+                category_code=ctx.category.code,
+                dispatch_id=did,
+            )
             if accepted:
                 return t_resp, master, order["order_amount"]
             t = t_resp + timedelta(seconds=r.randint(5, 60))
@@ -580,22 +850,38 @@ class World:
     def _after_assignment(self, ctx: _OrderContext, assigned, cancel_at) -> None:
         r, order = self.rng, ctx.order
         t_assign, master, amount = assigned
-        self._status(t_assign, order, "assigned", "master", master.user_id,
-                     {"master_id": master.id, "assigned_at": t_assign, "order_amount": amount})
+        self._status(
+            t_assign,
+            order,
+            "assigned",
+            "master",
+            master.user_id,
+            {"master_id": master.id, "assigned_at": t_assign, "order_amount": amount},
+        )
         order["order_amount"] = amount
         appt = order["appointment_start"]
         t_sched = t_assign + timedelta(seconds=r.randint(600, 4 * 3600))
         extra = {"scheduled_at": t_sched}
         if t_sched > appt - timedelta(minutes=30):
-            appt = datetime.combine(t_sched.date() + timedelta(days=1), time(r.choice((8, 10, 14, 16))))
+            appt = datetime.combine(
+                t_sched.date() + timedelta(days=1), time(r.choice((8, 10, 14, 16)))
+            )
             extra |= {"appointment_start": appt, "appointment_end": appt + timedelta(hours=2)}
         master.booked[appt.date()] += 1
         if cancel_at is not None and cancel_at < t_sched:
             self._cancel(ctx, cancel_at, "merchant_cancel", "merchant")
             return
         self._status(t_sched, order, "scheduled", "master", master.user_id, extra)
-        self._act(t_sched, "schedule_confirm", master.user_id, "master", ctx.city,
-                  order_id=order["id"], order_no=order["order_no"], category_code=ctx.category.code)
+        self._act(
+            t_sched,
+            "schedule_confirm",
+            master.user_id,
+            "master",
+            ctx.city,
+            order_id=order["id"],
+            order_no=order["order_no"],
+            category_code=ctx.category.code,
+        )
         on_time = r.random() < 0.78 + 0.2 * master.quality
         if on_time:
             t_start = appt + timedelta(seconds=r.randint(-900, 5400))
@@ -604,16 +890,33 @@ class World:
         if cancel_at is not None and cancel_at < t_start:
             self._cancel(ctx, cancel_at, "merchant_cancel", "merchant")
             return
-        self._status(t_start, order, "in_service", "master", master.user_id,
-                     {"service_started_at": t_start})
+        self._status(
+            t_start, order, "in_service", "master", master.user_id, {"service_started_at": t_start}
+        )
         self._truth[t_start.date()]["active_masters"].add(master.id)
-        self._act(t_start, "service_checkin", master.user_id, "master", ctx.city,
-                  order_id=order["id"], order_no=order["order_no"], category_code=ctx.category.code)
+        self._act(
+            t_start,
+            "service_checkin",
+            master.user_id,
+            "master",
+            ctx.city,
+            order_id=order["id"],
+            order_no=order["order_no"],
+            category_code=ctx.category.code,
+        )
         hours = ctx.category.service_hours * r.lognormvariate(0, 0.3)
         t_finish = t_start + timedelta(seconds=int(hours * 3600))
         self._update(t_finish, "service_order", order["id"], {"finished_at": t_finish})
-        self._act(t_finish, "service_finish", master.user_id, "master", ctx.city,
-                  order_id=order["id"], order_no=order["order_no"], category_code=ctx.category.code)
+        self._act(
+            t_finish,
+            "service_finish",
+            master.user_id,
+            "master",
+            ctx.city,
+            order_id=order["id"],
+            order_no=order["order_no"],
+            category_code=ctx.category.code,
+        )
         # The customer confirms in the mini-program, or the system does after 24 hours.
         customer_user = None
         if r.random() < 0.6:
@@ -623,9 +926,19 @@ class World:
             t_done = t_finish + timedelta(hours=24)
             self._status(t_done, order, "completed", "system", None, {"completed_at": t_done})
         else:
-            self._status(t_done, order, "completed", "customer", customer_user, {"completed_at": t_done})
-            self._act(t_done, "order_confirm", customer_user, "customer", ctx.city,
-                      order_id=order["id"], order_no=order["order_no"], category_code=ctx.category.code)
+            self._status(
+                t_done, order, "completed", "customer", customer_user, {"completed_at": t_done}
+            )
+            self._act(
+                t_done,
+                "order_confirm",
+                customer_user,
+                "customer",
+                ctx.city,
+                order_id=order["id"],
+                order_no=order["order_no"],
+                category_code=ctx.category.code,
+            )
         self._truth[t_done.date()]["completed"][(ctx.city, ctx.category.code)] += 1
         master.pending_stats.append((t_done, "completed", 1))
         payment_id, paid_at = self._pay(ctx, t_done, amount)
@@ -639,28 +952,62 @@ class World:
     def _pay(self, ctx: _OrderContext, t_done: datetime, amount: Decimal):
         r = self.rng
         t = t_done + timedelta(seconds=r.randint(600, 6 * 3600))
-        channel = r.choices(("wechat", "alipay", "balance", "bank_transfer"), (0.45, 0.3, 0.2, 0.05))[0]
+        channel = r.choices(
+            ("wechat", "alipay", "balance", "bank_transfer"), (0.45, 0.3, 0.2, 0.05)
+        )[0]
         if r.random() < 0.02:  # a failed attempt first (bank declined, insufficient balance)
             pid = self._next_id("payment")
-            self._insert(t, "payment", {
-                "id": pid, "payment_no": f"PAY{t:%Y%m%d}{pid:010d}", "order_id": ctx.order["id"],
-                "merchant_id": ctx.merchant.id, "amount": amount, "channel": channel,
-                "status": "pending", "paid_at": None, "created_at": t, "updated_at": t,
-            })
-            self._update(t + timedelta(seconds=r.randint(3, 40)), "payment", pid, {"status": "failed"})
+            self._insert(
+                t,
+                "payment",
+                {
+                    "id": pid,
+                    "payment_no": f"PAY{t:%Y%m%d}{pid:010d}",
+                    "order_id": ctx.order["id"],
+                    "merchant_id": ctx.merchant.id,
+                    "amount": amount,
+                    "channel": channel,
+                    "status": "pending",
+                    "paid_at": None,
+                    "created_at": t,
+                    "updated_at": t,
+                },
+            )
+            self._update(
+                t + timedelta(seconds=r.randint(3, 40)), "payment", pid, {"status": "failed"}
+            )
             t += timedelta(seconds=r.randint(300, 1800))
             channel = "wechat"
         pid = self._next_id("payment")
         paid_at = t + timedelta(seconds=r.randint(2, 60))
-        self._insert(t, "payment", {
-            "id": pid, "payment_no": f"PAY{t:%Y%m%d}{pid:010d}", "order_id": ctx.order["id"],
-            "merchant_id": ctx.merchant.id, "amount": amount, "channel": channel,
-            "status": "pending", "paid_at": None, "created_at": t, "updated_at": t,
-        })
+        self._insert(
+            t,
+            "payment",
+            {
+                "id": pid,
+                "payment_no": f"PAY{t:%Y%m%d}{pid:010d}",
+                "order_id": ctx.order["id"],
+                "merchant_id": ctx.merchant.id,
+                "amount": amount,
+                "channel": channel,
+                "status": "pending",
+                "paid_at": None,
+                "created_at": t,
+                "updated_at": t,
+            },
+        )
         self._update(paid_at, "payment", pid, {"status": "success", "paid_at": paid_at})
-        self._act(paid_at, "payment_submit", ctx.merchant.user_id, "merchant", ctx.city,
-                  order_id=ctx.order["id"], order_no=ctx.order["order_no"],
-                  category_code=ctx.category.code, amount_fen=int(amount * 100))
+        self._act(
+            paid_at,
+            "payment_submit",
+            ctx.merchant.user_id,
+            "merchant",
+            ctx.city,
+            order_id=ctx.order["id"],
+            order_no=ctx.order["order_no"],
+            category_code=ctx.category.code,
+            amount_fen=int(amount * 100),
+        )
         truth = self._truth[paid_at.date()]
         truth["gmv"] += amount
         truth["gmv_by_city"][ctx.city] += amount
@@ -668,17 +1015,31 @@ class World:
         ctx.merchant.gmv_28d.append((paid_at, amount))
         return pid, paid_at
 
-    def _settle(self, ctx: _OrderContext, master: Master, paid_at: datetime, amount: Decimal) -> None:
+    def _settle(
+        self, ctx: _OrderContext, master: Master, paid_at: datetime, amount: Decimal
+    ) -> None:
         fee = (amount * Decimal(ctx.category.platform_fee_rate)).quantize(CENT, ROUND_HALF_UP)
         sid = self._next_id("settlement")
-        self._insert(paid_at, "settlement", {
-            "id": sid, "order_id": ctx.order["id"], "master_id": master.id, "gross_amount": amount,
-            "platform_fee": fee, "net_amount": amount - fee, "status": "pending",
-            "settled_at": None, "created_at": paid_at, "updated_at": paid_at,
-        })
+        self._insert(
+            paid_at,
+            "settlement",
+            {
+                "id": sid,
+                "order_id": ctx.order["id"],
+                "master_id": master.id,
+                "gross_amount": amount,
+                "platform_fee": fee,
+                "net_amount": amount - fee,
+                "status": "pending",
+                "settled_at": None,
+                "created_at": paid_at,
+                "updated_at": paid_at,
+            },
+        )
         # T+1 settlement batch at 03:00, one master after another.
         settled = datetime.combine(paid_at.date() + timedelta(days=1), time(3)) + timedelta(
-            seconds=master.id % 1800)
+            seconds=master.id % 1800
+        )
         self._update(settled, "settlement", sid, {"status": "settled", "settled_at": settled})
         truth = self._truth[settled.date()]
         truth["settle_count"] += 1
@@ -692,13 +1053,30 @@ class World:
         q = master.quality - (0.25 if not on_time else 0)
         score = 5 if r.random() < q else r.choices((4, 3, 2, 1), (5, 3, 1.5, 1))[0]
         rid = self._next_id("review")
-        self._insert(t, "review", {
-            "id": rid, "order_id": ctx.order["id"], "master_id": master.id,
-            "customer_id": ctx.customer.id, "score": score,
-            "content": r.choice(REVIEW_TEXT[score]), "created_at": t,
-        })
-        self._act(t, "review_submit", user_id, "customer", ctx.city, order_id=ctx.order["id"],
-                  order_no=ctx.order["order_no"], category_code=ctx.category.code, score=score)
+        self._insert(
+            t,
+            "review",
+            {
+                "id": rid,
+                "order_id": ctx.order["id"],
+                "master_id": master.id,
+                "customer_id": ctx.customer.id,
+                "score": score,
+                "content": r.choice(REVIEW_TEXT[score]),
+                "created_at": t,
+            },
+        )
+        self._act(
+            t,
+            "review_submit",
+            user_id,
+            "customer",
+            ctx.city,
+            order_id=ctx.order["id"],
+            order_no=ctx.order["order_no"],
+            category_code=ctx.category.code,
+            score=score,
+        )
         master.pending_stats.append((t, "review", score))
         self._truth[t.date()]["reviews"] += 1
         self._truth[t.date()]["review_score_sum"] += score
@@ -710,39 +1088,86 @@ class World:
     def _complain(self, ctx, master, customer_user, t_done, payment_id, paid_at, amount, on_time):
         r = self.rng
         t = t_done + timedelta(seconds=r.randint(3600, 72 * 3600))
-        role = "customer" if customer_user is not None and t >= ctx.customer.registered_at else "merchant"
+        role = (
+            "customer"
+            if customer_user is not None and t >= ctx.customer.registered_at
+            else "merchant"
+        )
         user = customer_user if role == "customer" else ctx.merchant.user_id
         ctype = "late" if not on_time and r.random() < 0.6 else r.choice(COMPLAINT_TYPES)
         cid = self._next_id("complaint")
-        self._insert(t, "complaint", {
-            "id": cid, "order_id": ctx.order["id"], "master_id": master.id,
-            "complainant_role": role, "complaint_type": ctype,
-            "content": {"late": "师傅迟到严重", "quality": "安装质量有问题", "attitude": "服务态度差",
-                        "damage": "安装时损坏了家具", "price": "现场加价"}[ctype],
-            "status": "open", "resolution": None, "resolved_at": None,
-            "created_at": t, "updated_at": t,
-        })
-        self._act(t, "complaint_submit", user, role, ctx.city, order_id=ctx.order["id"],
-                  order_no=ctx.order["order_no"], category_code=ctx.category.code)
+        self._insert(
+            t,
+            "complaint",
+            {
+                "id": cid,
+                "order_id": ctx.order["id"],
+                "master_id": master.id,
+                "complainant_role": role,
+                "complaint_type": ctype,
+                "content": {
+                    "late": "师傅迟到严重",
+                    "quality": "安装质量有问题",
+                    "attitude": "服务态度差",
+                    "damage": "安装时损坏了家具",
+                    "price": "现场加价",
+                }[ctype],
+                "status": "open",
+                "resolution": None,
+                "resolved_at": None,
+                "created_at": t,
+                "updated_at": t,
+            },
+        )
+        self._act(
+            t,
+            "complaint_submit",
+            user,
+            role,
+            ctx.city,
+            order_id=ctx.order["id"],
+            order_no=ctx.order["order_no"],
+            category_code=ctx.category.code,
+        )
         self._truth[t.date()]["complaints"] += 1
         master.complaints.append(t)
         master.pending_stats.append((t, "complaint", 1))
         t_res = t + timedelta(seconds=r.randint(2 * 3600, 48 * 3600))
         resolution = r.choices(("refund", "warning", "none"), (0.4, 0.4, 0.2))[0]
-        self._update(t_res, "complaint", cid, {
-            "status": "rejected" if resolution == "none" else "resolved",
-            "resolution": resolution, "resolved_at": t_res})
+        self._update(
+            t_res,
+            "complaint",
+            cid,
+            {
+                "status": "rejected" if resolution == "none" else "resolved",
+                "resolution": resolution,
+                "resolved_at": t_res,
+            },
+        )
         if resolution != "refund":
             return
         full = r.random() < 0.3
-        refund = amount if full else (amount * Decimal(str(r.choice((0.2, 0.3, 0.5))))).quantize(CENT)
+        refund = (
+            amount if full else (amount * Decimal(str(r.choice((0.2, 0.3, 0.5))))).quantize(CENT)
+        )
         t_ref = max(t_res, paid_at + timedelta(minutes=10))
         fid = self._next_id("refund")
-        self._insert(t_ref, "refund", {
-            "id": fid, "refund_no": f"RF{t_ref:%Y%m%d}{fid:010d}", "order_id": ctx.order["id"],
-            "payment_id": payment_id, "amount": refund, "reason": f"complaint_{ctype}",
-            "status": "pending", "refunded_at": None, "created_at": t_ref, "updated_at": t_ref,
-        })
+        self._insert(
+            t_ref,
+            "refund",
+            {
+                "id": fid,
+                "refund_no": f"RF{t_ref:%Y%m%d}{fid:010d}",
+                "order_id": ctx.order["id"],
+                "payment_id": payment_id,
+                "amount": refund,
+                "reason": f"complaint_{ctype}",
+                "status": "pending",
+                "refunded_at": None,
+                "created_at": t_ref,
+                "updated_at": t_ref,
+            },
+        )
         t_done_ref = t_ref + timedelta(seconds=r.randint(600, 6 * 3600))
         self._update(t_done_ref, "refund", fid, {"status": "success", "refunded_at": t_done_ref})
         self._truth[t_done_ref.date()]["refund_count"] += 1
@@ -769,13 +1194,23 @@ class World:
                     m.rating_sum += value
             recent = [c for c in m.complaints if t_batch - timedelta(days=30) <= c < t_batch]
             level = self._credit_level(m)
-            self._update(t_batch + timedelta(seconds=m.id % 600), "master", m.id, {
-                "credit_level": level, "rating_avg": self._rating(m),
-                "completed_orders": m.completed}, touch=False)
+            self._update(
+                t_batch + timedelta(seconds=m.id % 600),
+                "master",
+                m.id,
+                {
+                    "credit_level": level,
+                    "rating_avg": self._rating(m),
+                    "completed_orders": m.completed,
+                },
+                touch=False,
+            )
             m.credit_level = level
             if m.status == "active" and len(recent) >= 3:
                 m.status, m.suspended_until = "suspended", day + timedelta(days=7)
-                self._update(t_batch + timedelta(seconds=700), "master", m.id, {"status": "suspended"})
+                self._update(
+                    t_batch + timedelta(seconds=700), "master", m.id, {"status": "suspended"}
+                )
         for m in self.masters.values():
             if m.status == "suspended" and m.suspended_until and m.suspended_until <= day:
                 m.status, m.suspended_until, m.complaints = "active", None, []
@@ -788,12 +1223,23 @@ class World:
             for mer in self.merchants.values():
                 mer.gmv_28d = [g for g in mer.gmv_28d if g[0] >= since]
                 gmv = sum((g[1] for g in mer.gmv_28d), Decimal(0))
-                level = ("platinum" if gmv >= 200000 else "gold" if gmv >= 50000
-                         else "silver" if gmv >= 10000 else "normal")
+                level = (
+                    "platinum"
+                    if gmv >= 200000
+                    else "gold"
+                    if gmv >= 50000
+                    else "silver"
+                    if gmv >= 10000
+                    else "normal"
+                )
                 if MERCHANT_LEVELS.index(level) > MERCHANT_LEVELS.index(mer.level):
                     mer.level = level
-                    self._update(t_batch + timedelta(minutes=60, seconds=mer.id % 600),
-                                 "merchant", mer.id, {"level": level})
+                    self._update(
+                        t_batch + timedelta(minutes=60, seconds=mer.id % 600),
+                        "merchant",
+                        mer.id,
+                        {"level": level},
+                    )
         # Masters change what they offer, and some leave the platform.
         for m in list(self.masters.values()):
             if m.status != "active":
@@ -819,7 +1265,9 @@ class World:
         n_mas = sum(1 for _ in range(len(self.masters)) if r.random() < 0.004)
         for kind, n in (("merchant", n_mer), ("master", n_mas)):
             for _ in range(n):
-                ts = datetime.combine(day, time(r.randint(8, 22), r.randint(0, 59), r.randint(0, 59)))
+                ts = datetime.combine(
+                    day, time(r.randint(8, 22), r.randint(0, 59), r.randint(0, 59))
+                )
                 if kind == "merchant":
                     self._new_merchant(ts, ts)
                 else:
@@ -829,8 +1277,12 @@ class World:
 
     def _orders_today(self, day: date) -> int:
         index = (day - self.config.start).days
-        mean = (ORDERS_PER_DAY_AT_SCALE_1 * self.config.scale * WEEKDAY_FACTOR[day.weekday()]
-                * DAILY_GROWTH ** index)
+        mean = (
+            ORDERS_PER_DAY_AT_SCALE_1
+            * self.config.scale
+            * WEEKDAY_FACTOR[day.weekday()]
+            * DAILY_GROWTH**index
+        )
         return max(1, round(mean * self.rng.uniform(0.95, 1.05)))
 
     def simulate_day(self, day: date) -> DayOutput:
@@ -877,8 +1329,10 @@ class World:
             "paid_orders": t["paid_orders"],
             "refunds": {"count": t["refund_count"], "amount_yuan": _yuan(t["refund_amount"])},
             "settlements": {
-                "count": t["settle_count"], "gross_yuan": _yuan(t["settle_gross"]),
-                "platform_fee_yuan": _yuan(t["settle_fee"]), "net_yuan": _yuan(t["settle_net"]),
+                "count": t["settle_count"],
+                "gross_yuan": _yuan(t["settle_gross"]),
+                "platform_fee_yuan": _yuan(t["settle_fee"]),
+                "net_yuan": _yuan(t["settle_net"]),
             },
             "active_masters": len(t["active_masters"]),
             "new_merchants": t["new_merchants"],

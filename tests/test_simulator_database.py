@@ -63,10 +63,18 @@ def test_sqlite_mariadb_and_postgres_hold_the_same_rows(tmp_path, mysql_prefix, 
 
 
 def test_append_of_one_day_equals_the_longer_run(tmp_path):
-    simulate(_config(days=3, split=START + timedelta(days=2)), str(tmp_path / "a"), tmp_path / "a",
-             files=False)
-    simulate(_config(days=2, split=START + timedelta(days=2)), str(tmp_path / "b"), tmp_path / "b",
-             files=False)
+    simulate(
+        _config(days=3, split=START + timedelta(days=2)),
+        str(tmp_path / "a"),
+        tmp_path / "a",
+        files=False,
+    )
+    simulate(
+        _config(days=2, split=START + timedelta(days=2)),
+        str(tmp_path / "b"),
+        tmp_path / "b",
+        files=False,
+    )
     simulate(_config(), str(tmp_path / "b"), tmp_path / "b", files=False, append_days=1)
     assert _dump(str(tmp_path / "b")) == _dump(str(tmp_path / "a"))
     for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
@@ -92,18 +100,24 @@ def _sql_figures(conn: sqlite3.Connection, split: bool) -> dict[str, dict]:
         orders, status_col = "svc_order.order_info", "order_status"
         created, completed, cancelled = "gmt_create", "complete_time", "cancel_time"
         pay = "SELECT pay_time, amount_fen / 100.0 FROM svc_pay.pay_order WHERE pay_status = 1"
-        refund = ("SELECT refund_time, refund_amount_fen / 100.0 FROM svc_pay.pay_refund "
-                  "WHERE refund_status = 1")
-        settle = ("SELECT settle_time, gross_fen / 100.0, fee_fen / 100.0, net_fen / 100.0 "
-                  "FROM svc_pay.pay_settlement WHERE settle_status = 1")
+        refund = (
+            "SELECT refund_time, refund_amount_fen / 100.0 FROM svc_pay.pay_refund "
+            "WHERE refund_status = 1"
+        )
+        settle = (
+            "SELECT settle_time, gross_fen / 100.0, fee_fen / 100.0, net_fen / 100.0 "
+            "FROM svc_pay.pay_settlement WHERE settle_status = 1"
+        )
         started = "SELECT service_start_time, master_id FROM svc_order.order_info"
     else:
         orders, status_col = "service_order", "status"
         created, completed, cancelled = "created_at", "completed_at", "cancelled_at"
         pay = "SELECT paid_at, amount FROM payment WHERE status = 'success'"
         refund = "SELECT refunded_at, amount FROM refund WHERE status = 'success'"
-        settle = ("SELECT settled_at, gross_amount, platform_fee, net_amount FROM settlement "
-                  "WHERE status = 'settled'")
+        settle = (
+            "SELECT settled_at, gross_amount, platform_fee, net_amount FROM settlement "
+            "WHERE status = 'settled'"
+        )
         started = "SELECT service_started_at, master_id FROM service_order"
     del status_col
     out: dict[str, dict] = defaultdict(lambda: defaultdict(Counter))
@@ -111,7 +125,8 @@ def _sql_figures(conn: sqlite3.Connection, split: bool) -> dict[str, dict]:
         for day, city, cat, n in conn.execute(
             f"SELECT substr(o.{col}, 1, 10), r.city_code, c.code, count(*) FROM {orders} o "
             "JOIN region r ON r.id = o.region_id JOIN service_category c ON c.id = o.category_id "
-            f"WHERE o.{col} IS NOT NULL GROUP BY 1, 2, 3"):
+            f"WHERE o.{col} IS NOT NULL GROUP BY 1, 2, 3"
+        ):
             out[day][label][(city, cat)] = n
     money = defaultdict(lambda: defaultdict(Decimal))
     for ts, amount in conn.execute(pay):
@@ -171,7 +186,8 @@ def test_ground_truth_comparison_detects_a_wrong_figure(tmp_path):
     conn.execute("UPDATE service_order SET created_at = '2026-11-02 09:00:00' WHERE id = 1")
     figures = _sql_figures(conn, split=False)
     assert _truth(tmp_path, "2026-11-01")["orders_created"] != _nested(
-        figures["orders"]["2026-11-01"]["created"])
+        figures["orders"]["2026-11-01"]["created"]
+    )
 
 
 def test_mariadb_binlog_holds_each_days_inserts_updates_and_deletes(tmp_path, binlog_mariadb):
@@ -183,10 +199,15 @@ def test_mariadb_binlog_holds_each_days_inserts_updates_and_deletes(tmp_path, bi
         log_file, log_pos = cur.fetchone()[:2]
     simulate(config, binlog_mariadb.url, tmp_path, files=False, schema_prefix=prefix)
     stream = BinLogStreamReader(
-        connection_settings=binlog_mariadb.connection_settings, server_id=4242,
-        log_file=log_file, log_pos=log_pos, resume_stream=True, blocking=False,
+        connection_settings=binlog_mariadb.connection_settings,
+        server_id=4242,
+        log_file=log_file,
+        log_pos=log_pos,
+        resume_stream=True,
+        blocking=False,
         only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
-        only_schemas=[f"{prefix}shifu"])
+        only_schemas=[f"{prefix}shifu"],
+    )
     seen: dict[tuple[str, str, str], int] = Counter()
     try:
         for event in stream:
