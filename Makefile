@@ -1,0 +1,97 @@
+# Shifu DW. `make` lists the targets; each is described by its `## ` comment.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+export SHIFU_DATA_DIR ?= $(CURDIR)/data
+
+# The demo's simulation: one week of the marketplace at a tenth of full scale.
+DEMO_START ?= 2026-11-01
+DEMO_DAYS ?= 7
+DEMO_SCALE ?= 0.1
+DEMO_SEED ?= 42
+
+# Extra pytest options, e.g. `make test PYTEST_ARGS="-n 2 -m 'not slow'"`.
+PYTEST_ARGS ?=
+
+# Setup reruns only when pyproject.toml or requirements.lock change: the stamp is named after them.
+SETUP_HASH := $(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+SETUP_STAMP := $(VENV)/.setup-$(SETUP_HASH)
+
+.PHONY: help setup demo test services lint format compose-check bench lock clean distclean
+
+help: ## List the targets
+	@echo "Usage: make TARGET   (SHIFU_DATA_DIR=$(SHIFU_DATA_DIR))"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(SETUP_STAMP) ## Create .venv (Python 3.11) and install the locked stack; a no-op when up to date
+
+$(SETUP_STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The filter drops pip's one-line-per-package notes about local file:// package indexes
+	@# that lack the package (a machine's pip config), which would bury real errors.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]' \
+		2>&1 | { grep -v "^WARNING: Location 'file://.*' is ignored" || true; }
+	@rm -f $(VENV)/.setup-*
+	@touch $@
+
+demo: setup ## Run the main job on the embedded default (today: simulate a week of sources)
+	@echo "==> simulate the source systems into $(SHIFU_DATA_DIR)/sources"
+	$(BIN)/python -m simulator --start $(DEMO_START) --days $(DEMO_DAYS) \
+		--scale $(DEMO_SCALE) --seed $(DEMO_SEED) --target $(SHIFU_DATA_DIR)/sources
+	@# The pipeline's next steps go here, in order: ingest into the lake (issue 3),
+	@# dbt build + publish (issue 4), the Airflow DAG run (issue 5). Then extend the summary.
+	@echo
+	@echo "Done. Where things are:"
+	@echo "  source systems (OLTP, logs, events):  $(SHIFU_DATA_DIR)/sources"
+	@echo "  ground truth per day:                 $(SHIFU_DATA_DIR)/sources/truth"
+	@echo "  (lake, warehouse and serving copy arrive with issues 3-5)"
+
+test: setup services lint ## Install, start the services, then lint and run every test
+	@$(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
+		exit $$rc; }
+
+services: ## Make sure PostgreSQL and MariaDB are up and the binlog tools are installed
+	@scripts/services.sh
+
+lint: setup ## ruff check, ruff format --check, and docker-compose.yml (if docker-compose is here)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@$(MAKE) --no-print-directory compose-check
+
+format: setup ## Fix what ruff can and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+compose-check: ## Validate docker-compose.yml, with every variable .env.example lists filled in
+	@if ! command -v docker-compose >/dev/null; then \
+		echo "docker-compose not installed: docker-compose.yml not checked"; exit 0; fi; \
+	env_file=$$(mktemp); trap 'rm -f "$$env_file"' EXIT; \
+	sed -E 's/^([A-Z0-9_]+)=$$/\1=placeholder/' .env.example > "$$env_file"; \
+	docker-compose --env-file "$$env_file" config -q && echo "docker-compose.yml: valid"
+
+bench: setup ## Run every benchmark (bench/*/run.py)
+	@shopt -s nullglob; scripts=(bench/*/run.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "no benchmarks yet"; fi; \
+	for script in "$${scripts[@]}"; do echo "==> $$script"; $(BIN)/python "$$script"; done
+
+lock: ## Regenerate requirements.lock from .venv after changing pyproject.toml
+	@{ echo "# The whole environment, pinned: \`pip install -c requirements.lock -e '.[dev]'\` (make setup)."; \
+	   echo "# Regenerate with \`make lock\` after changing pyproject.toml; never edit by hand."; \
+	   $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock
+
+clean: ## Remove ./data and build outputs (keeps .venv)
+	rm -rf data build *.egg-info .pytest_cache .ruff_cache logs bench/results \
+		dbt_project/target dbt_project/dbt_packages dbt_project/logs
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+	@if [ "$(SHIFU_DATA_DIR)" != "$(CURDIR)/data" ]; then \
+		echo "SHIFU_DATA_DIR=$(SHIFU_DATA_DIR) is outside the repo: left alone"; fi
+
+distclean: clean ## clean, and remove .venv too
+	rm -rf $(VENV)
