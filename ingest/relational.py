@@ -1,0 +1,407 @@
+"""Relational tables (MySQL/MariaDB, PostgreSQL, SQLite) into the lake, one partition per table.
+
+The engine is DuckDB's scanner extensions, chosen by measurement (bench/ingest/README.md): the
+source runs our SELECT (window and ORDER BY primary key pushed down, values bound as
+parameters), DuckDB converts rows to Arrow in C++, and we stream fixed-size record batches into
+the partition writer, so memory stays flat whatever the table's size.
+
+MySQL types keep their meaning: DECIMAL -> decimal128, DATETIME and TIMESTAMP -> wall time in
+the source's `time_zone` (default +08:00, Shanghai), unsigned BIGINT -> uint64, ENUM/SET/JSON/
+TIME -> text, BLOB and BIT(n>1) -> bytes (BIT big-endian), BIT(1) -> bool, YEAR -> int32,
+TINYINT(1) stays an integer. Zero and partial dates ('0000-00-00', '2026-00-15') become NULL and
+are counted per column in the manifest's `zero_dates`. A row the engine cannot convert fails the
+table loudly (nothing is quarantined, so accepted = read, rejected_count = 0).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import URL
+from sqlalchemy.sql import sqltypes
+
+from ingest import extensions, lake
+from ingest.identifiers import qualified, quote, validate
+from ingest.sources import SourceConfig, TableConfig, kind_of, parse_url, redact, scrub
+
+BATCH_ROWS = 65_536
+ZERO_DATES = "__shifu_zero_dates"
+DATE_TYPES = {"DATE", "DATETIME", "TIMESTAMP"}
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+
+class SchemaDriftError(RuntimeError):
+    """A column was dropped or retyped and the table's config does not allow it."""
+
+
+class TableMissing(LookupError):
+    """The table (or its database) does not exist in the source."""
+
+
+@dataclass
+class TableResult:
+    """One line of the run's summary."""
+
+    source: str
+    table: str
+    mode: str
+    status: str  # ok | retired | absent | failed
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Source:
+    """A connection target: URL plus the database (MySQL db, PostgreSQL schema, SQLite file)."""
+
+    name: str
+    url: str
+    database: str | None = None
+    time_zone: str = "+08:00"
+    optional: bool = False
+
+    @classmethod
+    def from_config(cls, config: SourceConfig) -> Source:
+        return cls(config.name, config.url, config.database, config.time_zone, config.optional)
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.url)
+
+    @property
+    def sqlite_path(self) -> Path:
+        path = Path(parse_url(self.url).database or "")
+        return path / f"{self.database}.sqlite" if path.is_dir() or self.database else path
+
+    @property
+    def schema(self) -> str | None:
+        """The schema qualifier in SQL: MySQL database or PostgreSQL schema (SQLite: none)."""
+        if self.kind == "sqlite":
+            return None
+        if self.kind == "mysql":
+            return self.database or parse_url(self.url).database
+        return self.database or "public"
+
+    def sqlalchemy_url(self) -> URL | str:
+        if self.kind == "sqlite":
+            return f"sqlite:///file:{self.sqlite_path}?mode=ro&uri=true"
+        return parse_url(self.url)
+
+    def exists(self) -> bool:
+        if self.kind == "sqlite":
+            return self.sqlite_path.is_file()
+        engine = create_engine(self.sqlalchemy_url())
+        try:
+            return self.schema in inspect(engine).get_schema_names()
+        finally:
+            engine.dispose()
+
+
+# ---- public API ---------------------------------------------------------------------------
+
+
+def extract_tables(
+    source: Source, tables: list[TableConfig] | None, dt: date, mode: str | None = None
+) -> list[TableResult]:
+    """Extract each table (None: every table in the source, full) into its dt partition."""
+    if not source.exists():
+        if source.optional:
+            names = [t.name for t in tables or []]
+            return [
+                TableResult(source.name, n, "-", "absent", message="source does not exist")
+                for n in names
+            ]
+        raise TableMissing(f"source {source.name}: {source_label(source)} does not exist")
+    engine = create_engine(source.sqlalchemy_url())
+    try:
+        inspector = inspect(engine)
+        existing = set(inspector.get_table_names(schema=source.schema))
+        if tables is None:
+            tables = [TableConfig(name=n, mode=mode or "full") for n in sorted(existing)]
+        results = []
+        for table in tables:
+            if mode is not None and table.mode != mode:
+                table = TableConfig(**{**table.__dict__, "mode": mode})
+            results.append(extract_table(source, table, dt, inspector, existing))
+        return results
+    finally:
+        engine.dispose()
+
+
+def extract_table(
+    source: Source, table: TableConfig, dt: date, inspector, existing: set[str]
+) -> TableResult:
+    """Extract one table; failures are returned as a failed result, secrets scrubbed."""
+    started = time.monotonic()
+    state_key = (source.kind, source.name, table.name)
+    state = lake.read_state(*state_key)
+    result = TableResult(source.name, table.name, table.mode, "ok")
+    try:
+        if state.get("retired_at"):
+            result.status, result.message = "retired", f"retired on {state['retired_at']}"
+        elif table.name not in existing:
+            if state.get("schema"):
+                state["retired_at"] = dt.isoformat()
+                lake.write_state(state, *state_key)
+                result.status = "retired"
+                result.message = f"table no longer exists in the source; retired as of {dt}"
+            elif source.optional:
+                result.status, result.message = "absent", "table does not exist (yet)"
+            else:
+                raise TableMissing(f"table {table.name} does not exist in {source_label(source)}")
+        else:
+            manifest = _extract(source, table, dt, inspector, state)
+            result.rows, result.manifest = manifest["row_count"], manifest
+            result.bytes = sum(f["bytes"] for f in manifest["files"])
+            state.update(
+                {
+                    "schema": manifest["source_schema"],
+                    "last_dt": dt.isoformat(),
+                    "mode": table.mode,
+                    "watermark": manifest.get("watermark"),
+                }
+            )
+            lake.write_state(state, *state_key)
+    except Exception as error:  # one table's failure must not stop the others
+        result.status = "failed"
+        result.message = scrub(f"{type(error).__name__}: {error}", source.url)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def source_label(source: Source) -> str:
+    where = source.sqlite_path if source.kind == "sqlite" else redact(source.url)
+    return f"{where} (database {source.schema})" if source.schema else str(where)
+
+
+# ---- one table ------------------------------------------------------------------------------
+
+
+def _extract(
+    source: Source, table: TableConfig, dt: date, inspector, state: dict
+) -> dict[str, Any]:
+    started_at = lake.now_utc()
+    columns = inspector.get_columns(table.name, schema=source.schema)
+    names = [validate(c["name"], f"column of {table.name}") for c in columns]
+    key = (
+        list(table.primary_key)
+        or inspector.get_pk_constraint(table.name, schema=source.schema)["constrained_columns"]
+        or names
+    )
+    if table.cursor is not None and table.cursor not in names:
+        raise SchemaDriftError(f"{table.name}: cursor column {table.cursor} does not exist")
+    window = None
+    if table.mode == "incremental":
+        start = datetime.combine(dt, datetime.min.time())
+        window = (start - timedelta(minutes=table.lookback_minutes), start + timedelta(days=1))
+    date_columns = [c["name"] for c in columns if type(c["type"]).__name__.upper() in DATE_TYPES]
+    text_columns = {
+        c["name"] for c in columns if isinstance(c["type"], sqltypes.String | sqltypes.JSON)
+    }
+
+    con = extensions.connect(memory_limit=DUCKDB_MEMORY_LIMIT)
+    try:
+        sql, params = _attach_and_build(con, source, table, names, key, window, date_columns)
+        sql = _decode_text(con, sql, params, text_columns)
+        schema_rows = con.execute(f"DESCRIBE {sql}", params).fetchall()
+        schema = [(row[0], row[1]) for row in schema_rows if row[0] != ZERO_DATES]
+        changes = check_drift(table, state.get("schema"), schema)
+        position = binlog_position(source) if source.kind == "mysql" else None
+        reader = con.execute(sql, params).to_arrow_reader(BATCH_ROWS)
+        zero_dates: dict[str, int] = {}
+        path = lake.partition_path(source.kind, source.name, table.name, dt)
+        with lake.PartitionWriter(path) as writer:
+            for batch in reader:
+                writer.write(_strip_zero_dates(batch, zero_dates))
+            if writer.schema is None:
+                writer.schema = _arrow_schema(con, sql, params)
+            manifest = {
+                "source": source.name,
+                "table": table.name,
+                "kind": source.kind,
+                "dt": dt.isoformat(),
+                "mode": table.mode,
+                "rejected_count": 0,
+                "source_url": redact(source.url) if source.kind != "sqlite" else None,
+                "primary_key": key,
+                "cursor": table.cursor,
+                "watermark": {
+                    "column": table.cursor,
+                    "from": window[0].isoformat(sep=" "),
+                    "to": window[1].isoformat(sep=" "),
+                }
+                if window
+                else None,
+                "binlog_position": position,
+                "source_schema": [{"name": n, "type": t} for n, t in schema],
+                "schema_changes": changes,
+                "zero_dates": dict(sorted(zero_dates.items())),
+                "started_at": started_at,
+                "code_version": lake.code_version(),
+            }
+            return writer.commit(manifest)
+    finally:
+        con.close()
+
+
+def _attach_and_build(
+    con,
+    source: Source,
+    table: TableConfig,
+    names: list[str],
+    key: list[str],
+    window,
+    date_columns: list[str],
+) -> tuple[str, list]:
+    """ATTACH the source (secrets in a temporary DuckDB secret) and build the scan query."""
+    kind = source.kind
+    params: list[Any] = []
+    if kind == "sqlite":
+        extensions.load_extension(con, "sqlite")
+        path = _sql_string(str(source.sqlite_path))
+        con.execute(f"ATTACH '{path}' AS src (TYPE sqlite, READ_ONLY)")
+        cols = ", ".join(quote(n, "duckdb") for n in names)
+        sql = f"SELECT {cols} FROM src.{quote(table.name, 'duckdb')}"
+        if window:
+            cursor = quote(table.cursor, "duckdb")
+            # SQLite keeps datetimes as text; DuckDB's scanner parses them by declared type.
+            sql += f" WHERE {cursor} >= ? AND {cursor} < ?"
+            params = list(window)
+        return sql + " ORDER BY " + ", ".join(quote(k, "duckdb") for k in key), params
+
+    url = parse_url(source.url)
+    extensions.load_extension(con, kind)
+    secret = {
+        "HOST": url.host or "127.0.0.1",
+        "USER": url.username or "",
+        "PASSWORD": url.password or "",
+        "DATABASE": (source.schema if kind == "mysql" else url.database or "postgres"),
+    }
+    secret_sql = ", ".join(f"{k} '{_sql_string(str(v))}'" for k, v in secret.items())
+    port = int(url.port or (3306 if kind == "mysql" else 5432))
+    con.execute(f"CREATE TEMPORARY SECRET src_secret (TYPE {kind}, PORT {port}, {secret_sql})")
+    if kind == "mysql":
+        zone = source.time_zone
+        if not all(ch in "+-:0123456789" for ch in zone):
+            raise ValueError(f"time_zone must be an offset like +08:00, not {zone!r}")
+        con.execute(f"SET mysql_session_time_zone = '{zone}'")
+        for setting in ("mysql_incomplete_dates_as_nulls",):
+            con.execute(f"SET {setting} = true")
+        for setting in (
+            "mysql_tinyint1_as_boolean",
+            "mysql_sql_buffer_result",
+            "mysql_query_timeout_enabled",
+        ):
+            con.execute(f"SET {setting} = false")
+    con.execute(f"ATTACH '' AS src (TYPE {kind}, SECRET src_secret, READ_ONLY)")
+    dialect = "mysql" if kind == "mysql" else "postgres"
+    cols = [quote(n, dialect) for n in names]
+    if kind == "mysql" and date_columns:
+        flags = ", ".join(
+            f"IF({quote(c, dialect)} IS NOT NULL AND (MONTH({quote(c, dialect)}) = 0 OR "
+            f"DAYOFMONTH({quote(c, dialect)}) = 0), '{c}', NULL)"
+            for c in date_columns
+        )
+        cols.append(f"CONCAT_WS(',', {flags}) AS {ZERO_DATES}")
+    inner = f"SELECT {', '.join(cols)} FROM {qualified(source.schema, table.name, dialect)}"
+    if window:
+        cursor = quote(table.cursor, dialect)
+        inner += f" WHERE {cursor} >= ? AND {cursor} < ?"
+        params = [w.isoformat(sep=" ") for w in window]
+    inner += " ORDER BY " + ", ".join(quote(k, dialect) for k in key)
+    function = "mysql_query" if kind == "mysql" else "postgres_query"
+    if params:
+        placeholders = ", ".join(f"${i + 1}::TIMESTAMP" for i in range(len(params)))
+        args = f", params=row({placeholders})"
+    else:
+        args = ""
+    return f"SELECT * FROM {function}('src', '{_sql_string(inner)}'{args})", params
+
+
+def _decode_text(con, sql: str, params: list, text_columns: set[str]) -> str:
+    """Text columns with a binary collation (utf8mb4_bin, MariaDB's JSON) arrive as BLOB:
+    decode them back to UTF-8 text (decode() fails loudly on invalid UTF-8)."""
+    described = con.execute(f"DESCRIBE {sql}", params).fetchall()
+    if not any(row[1] == "BLOB" and row[0] in text_columns for row in described):
+        return sql
+    select = ", ".join(
+        f"decode({quote(row[0], 'duckdb')}) AS {quote(row[0], 'duckdb')}"
+        if row[1] == "BLOB" and row[0] in text_columns
+        else quote(row[0], "duckdb")
+        for row in described
+    )
+    return f"SELECT {select} FROM ({sql})"
+
+
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _strip_zero_dates(batch: pa.RecordBatch, counts: dict[str, int]) -> pa.RecordBatch:
+    index = batch.schema.get_field_index(ZERO_DATES)
+    if index < 0:
+        return batch
+    flags = batch.column(index)
+    if flags.null_count < len(flags):
+        for value in pc.drop_null(flags).to_pylist():
+            for column in filter(None, value.split(",")):
+                counts[column] = counts.get(column, 0) + 1
+    return batch.remove_column(index)
+
+
+def _arrow_schema(con, sql: str, params: list) -> pa.Schema:
+    schema = con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).arrow().schema
+    index = schema.get_field_index(ZERO_DATES)
+    return schema.remove(index) if index >= 0 else schema
+
+
+def check_drift(
+    table: TableConfig, old: list[dict] | None, new: list[tuple[str, str]]
+) -> dict[str, list]:
+    """Compare with the schema of the last run: added columns are carried and reported; a
+    dropped or retyped column fails the table unless `allow_schema_change` is set."""
+    if not old:
+        return {"added": [], "dropped": [], "retyped": []}
+    before = {c["name"]: c["type"] for c in old}
+    after = dict(new)
+    added = [{"name": n, "type": t} for n, t in new if n not in before]
+    dropped = [{"name": n, "type": t} for n, t in before.items() if n not in after]
+    retyped = [
+        {"name": n, "old_type": before[n], "new_type": t}
+        for n, t in new
+        if n in before and before[n] != t
+    ]
+    if (dropped or retyped) and not table.allow_schema_change:
+        problems = [f"column {c['name']} dropped (was {c['type']})" for c in dropped]
+        problems += [
+            f"column {c['name']} retyped from {c['old_type']} to {c['new_type']}" for c in retyped
+        ]
+        raise SchemaDriftError(
+            f"table {table.name}: "
+            + "; ".join(problems)
+            + " (set allow_schema_change: true for the table in the sources YAML to accept)"
+        )
+    return {"added": added, "dropped": dropped, "retyped": retyped}
+
+
+def binlog_position(source: Source) -> dict[str, Any] | None:
+    """The MySQL binlog position before the snapshot: where CDC may start from it (or None)."""
+    engine = create_engine(source.sqlalchemy_url())
+    try:
+        with engine.connect() as connection:
+            row = connection.exec_driver_sql("SHOW MASTER STATUS").first()
+    except Exception:
+        return None  # no binlog, or no REPLICATION CLIENT privilege: CDC needs an explicit start
+    finally:
+        engine.dispose()
+    return {"file": row[0], "pos": int(row[1])} if row else None

@@ -1,0 +1,50 @@
+"""Fixtures for the ingest tests: a simulated SQLite source and a lake of the test's own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START = "2026-11-01"
+
+
+def simulate(target: str, *args: str, output_dir: Path | None = None) -> None:
+    """Run the simulator (small scale, no log/event files) into `target`."""
+    argv = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "--start",
+        START,
+        "--scale",
+        "0.02",
+        "--seed",
+        "7",
+        "--target",
+        target,
+        "--no-files",
+        "--no-progress",
+        *args,
+    ]
+    if output_dir is not None:
+        argv += ["--output-dir", str(output_dir)]
+    subprocess.run(argv, check=True, cwd=ROOT, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two simulated days in SQLite: <dir>/db/shifu.sqlite (read-only for the tests)."""
+    target = tmp_path_factory.mktemp("sqlite_sources")
+    simulate(str(target), "--days", "2")
+    return target / "db"
+
+
+@pytest.fixture
+def lake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$SHIFU_DATA_DIR of the test's own; returns the lake directory."""
+    monkeypatch.setenv("SHIFU_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data" / "lake"
