@@ -33,51 +33,84 @@ _THREADS = tuple(thread_field(f"http-nio-8080-exec-{k}") for k in range(1, 201))
 
 # kind -> (service's logger, message after the trace id); fields come from the Action.
 ACTION_MESSAGES: dict[str, tuple[str, str]] = {
-    "register": ("c.shifu.user.web.AuthController",
-                 "User registered userId={user_id} role={role} city={city}"),
-    "order_submit": ("c.shifu.order.web.OrderController",
-                     "Order created orderNo={order_no} merchantId={user_id} "
-                     "category={category} city={city} amountFen={amount_fen}"),
-    "order_cancel": ("c.shifu.order.web.OrderController",
-                     "Order cancelled orderNo={order_no} orderId={order_id} by={user_id}"),
-    "quote_submit": ("c.shifu.order.web.QuoteController",
-                     "Quote submitted orderId={order_id} quoteId={quote_id} masterUserId={user_id}"
-                     " amountFen={amount_fen}"),
-    "quote_withdraw": ("c.shifu.order.web.QuoteController",
-                       "Quote withdrawn orderId={order_id} quoteId={quote_id} "
-                       "masterUserId={user_id}"),
-    "quote_accept": ("c.shifu.order.web.QuoteController",
-                     "Quote accepted orderId={order_id} quoteId={quote_id} merchantId={user_id}"),
-    "dispatch_accept": ("c.shifu.master.web.DispatchController",
-                        "Dispatch accepted dispatchId={dispatch_id} orderId={order_id} "
-                        "masterUserId={user_id}"),
-    "dispatch_decline": ("c.shifu.master.web.DispatchController",
-                         "Dispatch declined dispatchId={dispatch_id} orderId={order_id} "
-                         "masterUserId={user_id}"),
-    "schedule_confirm": ("c.shifu.order.web.ServiceController",
-                         "Appointment confirmed orderId={order_id} masterUserId={user_id}"),
-    "service_checkin": ("c.shifu.order.web.ServiceController",
-                        "Master checked in orderId={order_id} masterUserId={user_id}"),
-    "service_finish": ("c.shifu.order.web.ServiceController",
-                       "Service finished orderId={order_id} masterUserId={user_id}"),
-    "order_confirm": ("c.shifu.order.web.OrderController",
-                      "Order confirmed orderNo={order_no} orderId={order_id} by={user_id}"),
-    "payment_submit": ("c.shifu.pay.web.PaymentController",
-                       "Payment created orderId={order_id} merchantId={user_id} "
-                       "amountFen={amount_fen} channel={channel}"),
-    "review_submit": ("c.shifu.order.web.ReviewController",
-                      "Review saved orderId={order_id} score={score} customerUserId={user_id}"),
-    "complaint_submit": ("c.shifu.order.web.ComplaintController",
-                         "Complaint opened orderId={order_id} by={user_id} role={role}"),
+    "register": (
+        "c.shifu.user.web.AuthController",
+        "User registered userId={user_id} role={role} city={city}",
+    ),
+    "order_submit": (
+        "c.shifu.order.web.OrderController",
+        "Order created orderNo={order_no} merchantId={user_id} "
+        "category={category} city={city} amountFen={amount_fen}",
+    ),
+    "order_cancel": (
+        "c.shifu.order.web.OrderController",
+        "Order cancelled orderNo={order_no} orderId={order_id} by={user_id}",
+    ),
+    "quote_submit": (
+        "c.shifu.order.web.QuoteController",
+        "Quote submitted orderId={order_id} quoteId={quote_id} masterUserId={user_id}"
+        " amountFen={amount_fen}",
+    ),
+    "quote_withdraw": (
+        "c.shifu.order.web.QuoteController",
+        "Quote withdrawn orderId={order_id} quoteId={quote_id} masterUserId={user_id}",
+    ),
+    "quote_accept": (
+        "c.shifu.order.web.QuoteController",
+        "Quote accepted orderId={order_id} quoteId={quote_id} merchantId={user_id}",
+    ),
+    "dispatch_accept": (
+        "c.shifu.master.web.DispatchController",
+        "Dispatch accepted dispatchId={dispatch_id} orderId={order_id} masterUserId={user_id}",
+    ),
+    "dispatch_decline": (
+        "c.shifu.master.web.DispatchController",
+        "Dispatch declined dispatchId={dispatch_id} orderId={order_id} masterUserId={user_id}",
+    ),
+    "schedule_confirm": (
+        "c.shifu.order.web.ServiceController",
+        "Appointment confirmed orderId={order_id} masterUserId={user_id}",
+    ),
+    "service_checkin": (
+        "c.shifu.order.web.ServiceController",
+        "Master checked in orderId={order_id} masterUserId={user_id}",
+    ),
+    "service_finish": (
+        "c.shifu.order.web.ServiceController",
+        "Service finished orderId={order_id} masterUserId={user_id}",
+    ),
+    "order_confirm": (
+        "c.shifu.order.web.OrderController",
+        "Order confirmed orderNo={order_no} orderId={order_id} by={user_id}",
+    ),
+    "payment_submit": (
+        "c.shifu.pay.web.PaymentController",
+        "Payment created orderId={order_id} merchantId={user_id} "
+        "amountFen={amount_fen} channel={channel}",
+    ),
+    "review_submit": (
+        "c.shifu.order.web.ReviewController",
+        "Review saved orderId={order_id} score={score} customerUserId={user_id}",
+    ),
+    "complaint_submit": (
+        "c.shifu.order.web.ComplaintController",
+        "Complaint opened orderId={order_id} by={user_id} role={role}",
+    ),
 }
 # A second line some actions log (domain events, payment gateway calls).
 FOLLOW_UPS: dict[str, tuple[str, str]] = {
-    "order_submit": ("c.shifu.order.mq.OrderEventPublisher",
-                     "Published ORDER_CREATED orderNo={order_no} topic=order-events"),
-    "quote_accept": ("c.shifu.order.mq.OrderEventPublisher",
-                     "Published ORDER_ASSIGNED orderId={order_id} topic=order-events"),
-    "payment_submit": ("c.shifu.pay.gateway.PayGatewayClient",
-                       "Prepay ok channel={channel} orderId={order_id} costMs={cost}"),
+    "order_submit": (
+        "c.shifu.order.mq.OrderEventPublisher",
+        "Published ORDER_CREATED orderNo={order_no} topic=order-events",
+    ),
+    "quote_accept": (
+        "c.shifu.order.mq.OrderEventPublisher",
+        "Published ORDER_ASSIGNED orderId={order_id} topic=order-events",
+    ),
+    "payment_submit": (
+        "c.shifu.pay.gateway.PayGatewayClient",
+        "Prepay ok channel={channel} orderId={order_id} costMs={cost}",
+    ),
 }
 
 _HANDLER = "c.s.common.web.GlobalExceptionHandler"  # logback {39} abbreviates it
@@ -114,8 +147,8 @@ _STACKS: dict[str, tuple[str, ...]] = {
         "InvocableHandlerMethod.java:205)\n"
         "\tat org.apache.catalina.core.ApplicationFilterChain.doFilter("
         "ApplicationFilterChain.java:166)",
-        "java.lang.NullPointerException: Cannot invoke \"com.shifu.order.domain.Quote."
-        "getMasterId()\" because \"quote\" is null\n"
+        'java.lang.NullPointerException: Cannot invoke "com.shifu.order.domain.Quote.'
+        'getMasterId()" because "quote" is null\n'
         "\tat com.shifu.order.service.QuoteService.toView(QuoteService.java:233)\n"
         "\tat java.base/java.util.stream.ReferencePipeline$3$1.accept(ReferencePipeline.java:197)\n"
         "\tat com.shifu.order.web.OrderController.detail(OrderController.java:141)\n"
@@ -199,26 +232,61 @@ _BACKGROUND_STACK = (
 
 # Scheduled jobs: (service, every seconds, thread, logger, message template).
 JOBS: tuple[tuple[str, int, str, str, str], ...] = (
-    ("order-service", 60, "scheduling-1", "c.shifu.order.job.OrderTimeoutJob",
-     "Closed {a} unpaid orders older than 30 min"),
-    ("order-service", 300, "scheduling-1", "c.shifu.order.job.QuoteExpiryJob",
-     "Expired {a} quotes, {b} orders back to the hall"),
-    ("master-service", 30, "dispatch-sched-1", "c.s.master.dispatch.DispatchScheduler",
-     "Dispatch round done pending={a} matched={b} costMs={c}"),
-    ("pay-service", 600, "scheduling-1", "c.shifu.pay.job.ReconcileJob",
-     "Reconciled {a} WECHAT_PAY transactions, mismatches=0"),
-    ("pay-service", 3600, "scheduling-2", "c.shifu.pay.job.SettlementJob",
-     "Settlement batch submitted: {a} masters, costMs={c}"),
-    ("user-service", 900, "scheduling-1", "c.shifu.user.job.TokenCleanupJob",
-     "Removed {a} expired refresh tokens"),
-    ("search-service", 60, "index-refresh-1", "c.shifu.search.index.IndexRefresher",
-     "Refreshed master index: {a} documents updated in {c}ms"),
+    (
+        "order-service",
+        60,
+        "scheduling-1",
+        "c.shifu.order.job.OrderTimeoutJob",
+        "Closed {a} unpaid orders older than 30 min",
+    ),
+    (
+        "order-service",
+        300,
+        "scheduling-1",
+        "c.shifu.order.job.QuoteExpiryJob",
+        "Expired {a} quotes, {b} orders back to the hall",
+    ),
+    (
+        "master-service",
+        30,
+        "dispatch-sched-1",
+        "c.s.master.dispatch.DispatchScheduler",
+        "Dispatch round done pending={a} matched={b} costMs={c}",
+    ),
+    (
+        "pay-service",
+        600,
+        "scheduling-1",
+        "c.shifu.pay.job.ReconcileJob",
+        "Reconciled {a} WECHAT_PAY transactions, mismatches=0",
+    ),
+    (
+        "pay-service",
+        3600,
+        "scheduling-2",
+        "c.shifu.pay.job.SettlementJob",
+        "Settlement batch submitted: {a} masters, costMs={c}",
+    ),
+    (
+        "user-service",
+        900,
+        "scheduling-1",
+        "c.shifu.user.job.TokenCleanupJob",
+        "Removed {a} expired refresh tokens",
+    ),
+    (
+        "search-service",
+        60,
+        "index-refresh-1",
+        "c.shifu.search.index.IndexRefresher",
+        "Refreshed master index: {a} documents updated in {c}ms",
+    ),
 )
 
 
 def service_hosts(scale: float) -> int:
     """Instances per service: three at full scale, fewer for small runs."""
-    return max(1, min(3, round(3 * scale ** 0.5)))
+    return max(1, min(3, round(3 * scale**0.5)))
 
 
 def host_name(service: str, k: int) -> str:
@@ -234,15 +302,27 @@ class AppLogBuilder:
         self.n_hosts = n_hosts
         self.prefix = f"{day.isoformat()} "
         self.entries: dict[tuple[str, int], list[tuple[int, int, str]]] = {
-            (s, h): [] for s in APP_SERVICES for h in range(n_hosts)}
+            (s, h): [] for s in APP_SERVICES for h in range(n_hosts)
+        }
         self._seq = 0
 
-    def _entry(self, service: str, host: int, t: int, level: str, thread: str, logger: str,
-               message: str, stack: str | None = None) -> None:
+    def _entry(
+        self,
+        service: str,
+        host: int,
+        t: int,
+        level: str,
+        thread: str,
+        logger: str,
+        message: str,
+        stack: str | None = None,
+    ) -> None:
         t = min(max(t, 0), DAY_MS - 1)
         s = t // 1000
-        text = (f"{self.prefix}{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{t % 1000:03d} "
-                f"{level:>5} {PID} --- [{thread}] {logger[-40:]:<40} : {message}\n")
+        text = (
+            f"{self.prefix}{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{t % 1000:03d} "
+            f"{level:>5} {PID} --- [{thread}] {logger[-40:]:<40} : {message}\n"
+        )
         if stack is not None:
             text += stack + "\n"
         self._seq += 1
@@ -260,45 +340,100 @@ class AppLogBuilder:
             if kind == "action":
                 a = actions[detail]
                 fields = {
-                    "user_id": a.user_id, "role": a.role, "city": a.city_code,
-                    "order_id": a.order_id, "order_no": a.order_no,
-                    "category": a.category_code, "amount_fen": a.amount_fen,
-                    "quote_id": a.quote_id, "dispatch_id": a.dispatch_id, "score": a.score,
-                    "channel": pay_channel(a), "cost": rng.between(80, 900),
+                    "user_id": a.user_id,
+                    "role": a.role,
+                    "city": a.city_code,
+                    "order_id": a.order_id,
+                    "order_no": a.order_no,
+                    "category": a.category_code,
+                    "amount_fen": a.amount_fen,
+                    "quote_id": a.quote_id,
+                    "dispatch_id": a.dispatch_id,
+                    "score": a.score,
+                    "channel": pay_channel(a),
+                    "cost": rng.between(80, 900),
                 }
                 fields = {k: ("null" if v is None else v) for k, v in fields.items()}
                 logger, template = ACTION_MESSAGES.get(
-                    a.kind, ("c.shifu.common.web.ApiController", a.kind + " ok userId={user_id}"))
-                self._entry(service, host, t, "INFO", thread, logger,
-                            trace + template.format(**fields))
+                    a.kind, ("c.shifu.common.web.ApiController", a.kind + " ok userId={user_id}")
+                )
+                self._entry(
+                    service, host, t, "INFO", thread, logger, trace + template.format(**fields)
+                )
                 if a.kind in FOLLOW_UPS:
                     logger, template = FOLLOW_UPS[a.kind]
-                    self._entry(service, host, t + rng.between(1, 30), "INFO", thread, logger,
-                                trace + template.format(**fields))
+                    self._entry(
+                        service,
+                        host,
+                        t + rng.between(1, 30),
+                        "INFO",
+                        thread,
+                        logger,
+                        trace + template.format(**fields),
+                    )
             elif kind == "login":
-                self._entry(service, host, t, "INFO", thread, "c.shifu.user.web.AuthController",
-                            f"{trace}Login success userId={detail}")
+                self._entry(
+                    service,
+                    host,
+                    t,
+                    "INFO",
+                    thread,
+                    "c.shifu.user.web.AuthController",
+                    f"{trace}Login success userId={detail}",
+                )
             elif kind == "error":
                 stacks = _STACKS[service]
-                self._entry(service, host, t, "ERROR", thread, _HANDLER,
-                            f"{trace}Unhandled exception on {method} {path}",
-                            stacks[rng.below(len(stacks))])
+                self._entry(
+                    service,
+                    host,
+                    t,
+                    "ERROR",
+                    thread,
+                    _HANDLER,
+                    f"{trace}Unhandled exception on {method} {path}",
+                    stacks[rng.below(len(stacks))],
+                )
             elif kind == "unauthorized":
-                self._entry(service, host, t, "WARN", thread,
-                            "c.shifu.common.security.JwtAuthFilter",
-                            f"{trace}Access token expired, rejecting {method} {path}")
+                self._entry(
+                    service,
+                    host,
+                    t,
+                    "WARN",
+                    thread,
+                    "c.shifu.common.security.JwtAuthFilter",
+                    f"{trace}Access token expired, rejecting {method} {path}",
+                )
             elif kind == "invalid":
-                self._entry(service, host, t, "WARN", thread, _HANDLER,
-                            f"{trace}Validation failed for {method} {path}: page must be less "
-                            "than or equal to 100")
+                self._entry(
+                    service,
+                    host,
+                    t,
+                    "WARN",
+                    thread,
+                    _HANDLER,
+                    f"{trace}Validation failed for {method} {path}: page must be less "
+                    "than or equal to 100",
+                )
             elif kind == "rate_limited":
-                self._entry(service, host, t, "WARN", thread,
-                            "c.shifu.common.web.RateLimitInterceptor",
-                            f"{trace}Rate limit exceeded ip={requests[req][2]} limit=20/s")
+                self._entry(
+                    service,
+                    host,
+                    t,
+                    "WARN",
+                    thread,
+                    "c.shifu.common.web.RateLimitInterceptor",
+                    f"{trace}Rate limit exceeded ip={requests[req][2]} limit=20/s",
+                )
             elif kind == "slow":
-                self._entry(service, host, t, "WARN", thread,
-                            "c.shifu.common.web.AccessLogInterceptor",
-                            f"{trace}Slow request {method} {path} took {requests[req][10]}ms")
+                self._entry(
+                    service,
+                    host,
+                    t,
+                    "WARN",
+                    thread,
+                    "c.shifu.common.web.AccessLogInterceptor",
+                    f"{trace}Slow request {method} {path} took {requests[req][10]}ms",
+                )
 
     def add_background(self, scale: float) -> None:
         """Scheduled jobs on the leader instance, pool warnings and failed polls."""
@@ -307,22 +442,36 @@ class AppLogBuilder:
             for k in range(DAY_MS // (every * 1000)):
                 t = k * every * 1000 + rng.between(0, 900)
                 busy = max(1, int(scale * 40 * (0.2 + _daytime(t))))
-                message = template.format(a=rng.between(0, busy), b=rng.between(0, busy),
-                                          c=rng.between(3, 400))
+                message = template.format(
+                    a=rng.between(0, busy), b=rng.between(0, busy), c=rng.between(3, 400)
+                )
                 self._entry(service, 0, t, "INFO", thread_field(thread), logger, message)
         for service in APP_SERVICES:
             for host in range(self.n_hosts):
                 for _ in range(rng.between(0, 4)):
-                    self._entry(service, host, rng.below(DAY_MS), "WARN",
-                                _HOUSEKEEPER, "com.zaxxer.hikari.pool.HikariPool",
-                                "HikariPool-1 - Thread starvation or clock leap detected "
-                                f"(housekeeper delta={rng.between(1, 3)}m{rng.below(60)}s"
-                                f"{rng.below(1000)}ms).")
+                    self._entry(
+                        service,
+                        host,
+                        rng.below(DAY_MS),
+                        "WARN",
+                        _HOUSEKEEPER,
+                        "com.zaxxer.hikari.pool.HikariPool",
+                        "HikariPool-1 - Thread starvation or clock leap detected "
+                        f"(housekeeper delta={rng.between(1, 3)}m{rng.below(60)}s"
+                        f"{rng.below(1000)}ms).",
+                    )
         for _ in range(rng.between(2, 7)):
-            self._entry("pay-service", 0, rng.below(DAY_MS), "ERROR", thread_field("scheduling-1"),
-                        "c.shifu.pay.job.RefundStatusPoller",
-                        f"Failed to query refund status refundNo=RF{self.day:%Y%m%d}"
-                        f"{rng.below(10**6):06d}, will retry", _BACKGROUND_STACK)
+            self._entry(
+                "pay-service",
+                0,
+                rng.below(DAY_MS),
+                "ERROR",
+                thread_field("scheduling-1"),
+                "c.shifu.pay.job.RefundStatusPoller",
+                f"Failed to query refund status refundNo=RF{self.day:%Y%m%d}"
+                f"{rng.below(10**6):06d}, will retry",
+                _BACKGROUND_STACK,
+            )
 
     def files(self) -> dict[tuple[str, int, int], list[str]]:
         """Entries per (service, host, hour), in time order."""

@@ -29,10 +29,20 @@ ROLE_PLATFORMS: dict[str, tuple[str, ...]] = {
 APP_VERSIONS: dict[str, tuple[tuple[str, float], ...]] = {
     "web": (("3.48.2", 0.8), ("3.48.1", 0.2)),
     "h5": (("3.48.2", 0.85), ("3.47.0", 0.15)),
-    "ios": (("5.12.0", 0.55), ("5.11.3", 0.25), ("5.10.1", 0.12), ("5.8.0", 0.06),
-            ("5.13.0-beta.2", 0.02)),
-    "android": (("5.12.0", 0.5), ("5.11.3", 0.25), ("5.10.1", 0.14), ("5.8.0", 0.09),
-                ("5.13.0-beta.2", 0.02)),
+    "ios": (
+        ("5.12.0", 0.55),
+        ("5.11.3", 0.25),
+        ("5.10.1", 0.12),
+        ("5.8.0", 0.06),
+        ("5.13.0-beta.2", 0.02),
+    ),
+    "android": (
+        ("5.12.0", 0.5),
+        ("5.11.3", 0.25),
+        ("5.10.1", 0.14),
+        ("5.8.0", 0.09),
+        ("5.13.0-beta.2", 0.02),
+    ),
     "miniprogram": (("2.31.0", 0.9), ("2.30.4", 0.1)),
 }
 
@@ -42,10 +52,14 @@ APP_NAMES = {"master": "ShifuMaster", "merchant": "ShifuMerchant", "customer": "
 _IPHONES = ("iPhone14,2", "iPhone14,5", "iPhone15,2", "iPhone15,3", "iPhone16,1", "iPhone13,2")
 _IOS = ("17.5.1", "17.6.1", "18.0.1", "18.1", "16.7.10")
 _ANDROIDS = (
-    ("13", "M2012K11AC", "TKQ1.220829.002"), ("14", "22081212C", "UKQ1.230804.001"),
-    ("12", "ELS-AN00", "HUAWEIELS-AN00"), ("13", "V2227A", "TP1A.220624.014"),
-    ("14", "PJA110", "UKQ1.230924.001"), ("11", "PCAM00", "RKQ1.201217.002"),
-    ("13", "SM-S9180", "TP1A.220624.014"), ("12", "NOH-AN00", "HUAWEINOH-AN00"),
+    ("13", "M2012K11AC", "TKQ1.220829.002"),
+    ("14", "22081212C", "UKQ1.230804.001"),
+    ("12", "ELS-AN00", "HUAWEIELS-AN00"),
+    ("13", "V2227A", "TP1A.220624.014"),
+    ("14", "PJA110", "UKQ1.230924.001"),
+    ("11", "PCAM00", "RKQ1.201217.002"),
+    ("13", "SM-S9180", "TP1A.220624.014"),
+    ("12", "NOH-AN00", "HUAWEINOH-AN00"),
 )
 
 WEB_UAS: tuple[str, ...] = (
@@ -120,7 +134,7 @@ FETCHING_BOT_UAS: tuple[str, ...] = (
 SCANNER_UAS: tuple[str, ...] = (
     "Mozilla/5.0 zgrab/0.x",
     '() { :; }; echo; /bin/bash -c "cat /etc/passwd"',
-    "Mozilla/5.0' or \"1\"=\"1",
+    'Mozilla/5.0\' or "1"="1',
     "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)",
 )
 
@@ -133,28 +147,100 @@ BOT_UA_RE = re.compile(BOT_UA_PATTERN)
 
 # First two octets of consumer IPv4 ranges of China Mobile, Unicom and Telecom.
 _IPV4_PREFIXES = (
-    "117.136", "223.104", "112.97", "39.144", "111.30", "120.229", "113.57", "221.216",
-    "123.118", "60.10", "180.168", "114.84", "183.14", "101.229", "58.33", "125.119",
+    "117.136",
+    "223.104",
+    "112.97",
+    "39.144",
+    "111.30",
+    "120.229",
+    "113.57",
+    "221.216",
+    "123.118",
+    "60.10",
+    "180.168",
+    "114.84",
+    "183.14",
+    "101.229",
+    "58.33",
+    "125.119",
 )
 _IPV6_PREFIXES = ("2409:8a28", "2409:8954", "2408:8207", "2408:8456", "240e:3b1", "240e:47e")
 _BOT_IPV4_PREFIXES = {
-    "baidu": ("220.181.108", "116.179.32"), "google": ("66.249.66", "66.249.71"),
-    "bytedance": ("110.249.201", "111.225.148"), "bing": ("40.77.167", "207.46.13"),
+    "baidu": ("220.181.108", "116.179.32"),
+    "google": ("66.249.66", "66.249.71"),
+    "bytedance": ("110.249.201", "111.225.148"),
+    "bing": ("40.77.167", "207.46.13"),
     "other": ("47.100.54", "139.224.12", "45.148.10", "185.191.171"),
 }
 
 _PHONE_PREFIXES = (
-    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
-    "156", "157", "158", "159", "166", "176", "177", "178", "180", "181", "182", "183", "185",
-    "186", "187", "188", "189", "198", "199",
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "198",
+    "199",
 )
 _STREETS = (
-    "人民路", "中山路", "解放路", "建设路", "和平路", "长江路", "新华路", "文化路", "科技路",
-    "学府路", "光明街", "幸福大道", "滨江大道", "东风路", "朝阳路", "青年路", "迎宾路", "花园路",
+    "人民路",
+    "中山路",
+    "解放路",
+    "建设路",
+    "和平路",
+    "长江路",
+    "新华路",
+    "文化路",
+    "科技路",
+    "学府路",
+    "光明街",
+    "幸福大道",
+    "滨江大道",
+    "东风路",
+    "朝阳路",
+    "青年路",
+    "迎宾路",
+    "花园路",
 )
 _COMMUNITIES = (
-    "阳光花园", "锦绣华庭", "万科城市花园", "保利香槟国际", "绿地新都会", "碧桂园", "翠湖天地",
-    "金地格林小镇", "中海国际社区", "龙湖春江郦城", "世茂滨江花园", "恒大名都", "华润二十四城",
+    "阳光花园",
+    "锦绣华庭",
+    "万科城市花园",
+    "保利香槟国际",
+    "绿地新都会",
+    "碧桂园",
+    "翠湖天地",
+    "金地格林小镇",
+    "中海国际社区",
+    "龙湖春江郦城",
+    "世茂滨江花园",
+    "恒大名都",
+    "华润二十四城",
 )
 
 
@@ -164,8 +250,9 @@ def derive_device_id(seed: int, user_id: int, platform: str) -> str:
     Formats follow the platforms: a cookie id on the web, IDFV on iOS, ANDROID_ID on Android,
     a WeChat openid in the mini program.
     """
-    digest = hashlib.blake2b(f"{seed}:device:{user_id}:{platform}".encode(),
-                             digest_size=16).hexdigest()
+    digest = hashlib.blake2b(
+        f"{seed}:device:{user_id}:{platform}".encode(), digest_size=16
+    ).hexdigest()
     return format_device_id(digest, platform)
 
 
@@ -208,18 +295,24 @@ def pick_user_agent(device_key: int, platform: str, role: str | None, version: s
         return f"{app}/{version} (com.shifu.{app.lower()}; {model}; iOS {ios}; Scale/3.00)"
     if platform == "android":
         android, model, build = _ANDROIDS[device_key % len(_ANDROIDS)]
-        return (f"{app}/{version} (Linux; U; Android {android}; zh-CN; {model} Build/{build}) "
-                f"okhttp/4.12.0")
+        return (
+            f"{app}/{version} (Linux; U; Android {android}; zh-CN; {model} Build/{build}) "
+            f"okhttp/4.12.0"
+        )
     # WeChat mini program: the WeChat in-app user agent with the miniProgram marker.
     if device_key % 3 == 0:
-        return ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-                "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) "
-                "NetType/WIFI Language/zh_CN miniProgram/wx8f3c2a1b4d5e6f70")
+        return (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) "
+            "NetType/WIFI Language/zh_CN miniProgram/wx8f3c2a1b4d5e6f70"
+        )
     android, model, build = _ANDROIDS[device_key % len(_ANDROIDS)]
-    return (f"Mozilla/5.0 (Linux; Android {android}; {model} Build/{build}; wv) "
-            "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile "
-            "Safari/537.36 XWEB/1160117 MMWEBSDK/20240301 MicroMessenger/8.0.48.2580"
-            "(0x28003035) NetType/4G Language/zh_CN miniProgram/wx8f3c2a1b4d5e6f70")
+    return (
+        f"Mozilla/5.0 (Linux; Android {android}; {model} Build/{build}; wv) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile "
+        "Safari/537.36 XWEB/1160117 MMWEBSDK/20240301 MicroMessenger/8.0.48.2580"
+        "(0x28003035) NetType/4G Language/zh_CN miniProgram/wx8f3c2a1b4d5e6f70"
+    )
 
 
 def _weighted_by_key(key: int, items: tuple[str, ...], weights: tuple[int, ...]) -> str:
@@ -249,8 +342,10 @@ def draw_ip(rng: FastRandom) -> str:
         g = rng.getrandbits(80)
         if g & 3 == 0:  # some addresses come compressed with ::
             return f"{prefix}:{(g >> 2) & 0xFFFF:x}:{(g >> 18) & 0xFFFF:x}::{(g >> 34) & 0xFFF:x}"
-        return (f"{prefix}:{(g >> 2) & 0xFFFF:x}:{(g >> 18) & 0xFFFF:x}:{(g >> 34) & 0xFFFF:x}:"
-                f"{(g >> 50) & 0xFFFF:x}:{(g >> 64) & 0xFFFF:x}:{rng.getrandbits(16):x}")
+        return (
+            f"{prefix}:{(g >> 2) & 0xFFFF:x}:{(g >> 18) & 0xFFFF:x}:{(g >> 34) & 0xFFFF:x}:"
+            f"{(g >> 50) & 0xFFFF:x}:{(g >> 64) & 0xFFFF:x}:{rng.getrandbits(16):x}"
+        )
     prefix = _IPV4_PREFIXES[(x >> 8) % len(_IPV4_PREFIXES)]
     return f"{prefix}.{(x >> 16) & 0xFF}.{((x >> 24) & 0xFF) % 254 + 1}"
 
@@ -258,8 +353,17 @@ def draw_ip(rng: FastRandom) -> str:
 def draw_bot_ip(rng: FastRandom, ua: str) -> str:
     """The address a crawler comes from: search engines crawl from their own ranges."""
     low = ua.lower()
-    owner = ("baidu" if "baidu" in low else "google" if "google" in low
-             else "bytedance" if "bytespider" in low else "bing" if "bing" in low else "other")
+    owner = (
+        "baidu"
+        if "baidu" in low
+        else "google"
+        if "google" in low
+        else "bytedance"
+        if "bytespider" in low
+        else "bing"
+        if "bing" in low
+        else "other"
+    )
     prefixes = _BOT_IPV4_PREFIXES[owner]
     return f"{prefixes[rng.below(len(prefixes))]}.{rng.between(1, 255)}"
 
@@ -271,6 +375,8 @@ def draw_phone(rng: FastRandom) -> str:
 
 def draw_address(rng: FastRandom, city: str, district: str) -> str:
     """A street address in a district, the way customers write it."""
-    return (f"{city}{district}{_STREETS[rng.below(len(_STREETS))]}{rng.between(1, 999)}号"
-            f"{_COMMUNITIES[rng.below(len(_COMMUNITIES))]}{rng.between(1, 30)}栋"
-            f"{rng.between(1, 6)}单元{rng.between(1, 33)}0{rng.between(1, 7)}室")
+    return (
+        f"{city}{district}{_STREETS[rng.below(len(_STREETS))]}{rng.between(1, 999)}号"
+        f"{_COMMUNITIES[rng.below(len(_COMMUNITIES))]}{rng.between(1, 30)}栋"
+        f"{rng.between(1, 6)}单元{rng.between(1, 33)}0{rng.between(1, 7)}室"
+    )

@@ -29,13 +29,32 @@ from simulator.screens import PAGES
 from simulator.sessions import DAY_MS, TAG_LOGIN, SessionBuilder
 
 # Status of a plain API GET: (upper bound of a uniform draw, status).
-_GET_STATUS = ((0.0015, 500), (0.0020, 502), (0.0025, 504), (0.0055, 499), (0.0135, 401),
-               (0.0155, 404), (0.0165, 400))
-_SUCCESS_STATUS = {"register": 201, "order_submit": 201, "quote_submit": 201,
-                   "payment_submit": 201, "review_submit": 201, "complaint_submit": 201}
-_BODY = {"order-service": (800, 6000), "pay-service": (200, 2000),
-         "master-service": (500, 4000), "user-service": (150, 1500),
-         "search-service": (2000, 15000), GATEWAY: (150, 160), STATIC: (2100, 2600)}
+_GET_STATUS = (
+    (0.0015, 500),
+    (0.0020, 502),
+    (0.0025, 504),
+    (0.0055, 499),
+    (0.0135, 401),
+    (0.0155, 404),
+    (0.0165, 400),
+)
+_SUCCESS_STATUS = {
+    "register": 201,
+    "order_submit": 201,
+    "quote_submit": 201,
+    "payment_submit": 201,
+    "review_submit": 201,
+    "complaint_submit": 201,
+}
+_BODY = {
+    "order-service": (800, 6000),
+    "pay-service": (200, 2000),
+    "master-service": (500, 4000),
+    "user-service": (150, 1500),
+    "search-service": (2000, 15000),
+    GATEWAY: (150, 160),
+    STATIC: (2100, 2600),
+}
 _ERROR_BODY = {500: 98, 502: 157, 504: 167, 404: 153, 401: 61, 400: 88, 429: 73, 499: 0}
 _ASSET_BYTES = {"js": 412_337, "css": 58_211, "png": 7_864, "woff2": 23_180}
 # Share of actions whose first attempt failed (500 from the service, 502/504 from nginx).
@@ -44,9 +63,16 @@ ACTION_RETRY_SHARE = 0.015
 CRAWLER_SHARE = 0.012
 
 SCAN_PATHS = (
-    "/wp-login.php", "/.env", "/.git/config", "/phpmyadmin/index.php", "/actuator/env",
-    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", "/cgi-bin/luci/;stok=/locale",
-    "/api/v2/debug/vars", "/admin/config.php", "/solr/admin/info/system?wt=json",
+    "/wp-login.php",
+    "/.env",
+    "/.git/config",
+    "/phpmyadmin/index.php",
+    "/actuator/env",
+    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/cgi-bin/luci/;stok=/locale",
+    "/api/v2/debug/vars",
+    "/admin/config.php",
+    "/solr/admin/info/system?wt=json",
     "/index.php?s=/Index/\\think\\app/invokefunction&function=call_user_func_array",
 )
 # What reaches nginx when a client speaks TLS to the plain port, or connects and says nothing.
@@ -59,7 +85,7 @@ Request = tuple[int, int, str, str | None, str, str, int, int, str | None, str, 
 
 def gateway_hosts(scale: float) -> list[str]:
     """The nginx hosts behind the load balancer: four at full scale, fewer for small runs."""
-    return [f"gw-{k:02d}" for k in range(1, max(1, min(4, round(4 * scale ** 0.5))) + 1)]
+    return [f"gw-{k:02d}" for k in range(1, max(1, min(4, round(4 * scale**0.5))) + 1)]
 
 
 @dataclass
@@ -78,7 +104,7 @@ class AccessLog:
         return self.ids.hex()
 
     def request_id(self, k: int) -> str:
-        return self.hex_ids[32 * k:32 * k + 32]
+        return self.hex_ids[32 * k : 32 * k + 32]
 
 
 def _fmt_seconds(ms: int) -> str:
@@ -95,43 +121,115 @@ class AccessLogBuilder:
         self.n_hosts = n_hosts
         self.log = AccessLog()
 
-    def _add(self, t_end: int, ip: str, method: str | None, path: str, proto: str, status: int,
-             nbytes: int, referer: str | None, ua: str, rt: int, upstream: str,
-             service: str) -> int:
+    def _add(
+        self,
+        t_end: int,
+        ip: str,
+        method: str | None,
+        path: str,
+        proto: str,
+        status: int,
+        nbytes: int,
+        referer: str | None,
+        ua: str,
+        rt: int,
+        upstream: str,
+        service: str,
+    ) -> int:
         t_end = min(max(t_end, 0), DAY_MS - 1)
-        self.log.requests.append((t_end, self.rng.below(self.n_hosts), ip, method, path,
-                                  proto, status, nbytes, referer, ua, rt, upstream, service))
+        self.log.requests.append(
+            (
+                t_end,
+                self.rng.below(self.n_hosts),
+                ip,
+                method,
+                path,
+                proto,
+                status,
+                nbytes,
+                referer,
+                ua,
+                rt,
+                upstream,
+                service,
+            )
+        )
         return len(self.log.requests) - 1
 
     def _hook(self, t: int, service: str, kind: str, req: int, detail: object = None) -> None:
         self.log.hooks.append((min(max(t, 0), DAY_MS - 1), service, kind, req, detail))
 
-    def _api(self, t: int, ip: str, method: str, path: str, proto: str, referer: str | None,
-             ua: str, service: str, status: int = 200) -> int:
+    def _api(
+        self,
+        t: int,
+        ip: str,
+        method: str,
+        path: str,
+        proto: str,
+        referer: str | None,
+        ua: str,
+        service: str,
+        status: int = 200,
+    ) -> int:
         """One API request answered by `service` (or by nginx for 502/504/499)."""
         rng = self.rng
         if status == 504:
             rt = 60_000 + rng.between(1, 9)
-            return self._add(t + rt, ip, method, path, proto, 504, _ERROR_BODY[504], referer, ua,
-                             rt, _fmt_seconds(rt - 1), service)
+            return self._add(
+                t + rt,
+                ip,
+                method,
+                path,
+                proto,
+                504,
+                _ERROR_BODY[504],
+                referer,
+                ua,
+                rt,
+                _fmt_seconds(rt - 1),
+                service,
+            )
         if status == 502:
             rt = rng.between(0, 4)
             upstream = "-" if rng.random() < 0.4 else f"0.00{rng.between(0, 3)}, 0.000"
-            return self._add(t + rt, ip, method, path, proto, 502, _ERROR_BODY[502], referer, ua,
-                             rt, upstream, service)
+            return self._add(
+                t + rt,
+                ip,
+                method,
+                path,
+                proto,
+                502,
+                _ERROR_BODY[502],
+                referer,
+                ua,
+                rt,
+                upstream,
+                service,
+            )
         if status == 499:
             rt = rng.between(1000, 15_000)
-            return self._add(t + rt, ip, method, path, proto, 499, 0, referer, ua, rt, "-",
-                             service)
+            return self._add(t + rt, ip, method, path, proto, 499, 0, referer, ua, rt, "-", service)
         r = rng.random()
-        rt = 4 + int(300 * r ** 3) if r < 0.99 else rng.between(1000, 6000)
+        rt = 4 + int(300 * r**3) if r < 0.99 else rng.between(1000, 6000)
         if status == 200:
             lo, hi = _BODY.get(service, (200, 2000))
             nbytes = rng.between(lo, hi)
         else:
             nbytes = _ERROR_BODY.get(status, 120)
-        req = self._add(t + rt, ip, method, path, proto, status, nbytes, referer, ua, rt,
-                        _fmt_seconds(max(rt - rng.between(0, 3), 0)), service)
+        req = self._add(
+            t + rt,
+            ip,
+            method,
+            path,
+            proto,
+            status,
+            nbytes,
+            referer,
+            ua,
+            rt,
+            _fmt_seconds(max(rt - rng.between(0, 3), 0)),
+            service,
+        )
         if service in APP_SERVICES:
             if status == 500:
                 self._hook(t + rt - 2, service, "error", req)
@@ -145,8 +243,7 @@ class AccessLogBuilder:
                 self._hook(t + rt - 1, service, "slow", req)
         return req
 
-    def _static(self, t: int, ip: str, path: str, proto: str, referer: str | None,
-                ua: str) -> None:
+    def _static(self, t: int, ip: str, path: str, proto: str, referer: str | None, ua: str) -> None:
         rng = self.rng
         ext = path.rsplit(".", 1)[-1] if path.startswith("/static/") else ""
         if ext:
@@ -176,8 +273,17 @@ class AccessLogBuilder:
             else:
                 self._plain_get(t, sess.ip, method, path, proto, referer, sess.ua, service)
 
-    def _plain_get(self, t: int, ip: str, method: str, path: str, proto: str,
-                   referer: str | None, ua: str, service: str) -> None:
+    def _plain_get(
+        self,
+        t: int,
+        ip: str,
+        method: str,
+        path: str,
+        proto: str,
+        referer: str | None,
+        ua: str,
+        service: str,
+    ) -> None:
         rng = self.rng
         r = rng.random()
         if r >= _GET_STATUS[-1][0]:
@@ -188,11 +294,23 @@ class AccessLogBuilder:
             end = t + rt
             upstream = max(rt - int(rng.random() * 3), 0)
             req = len(self.log.requests)
-            self.log.requests.append((
-                end if 0 <= end < DAY_MS else min(max(end, 0), DAY_MS - 1),
-                int(rng.random() * self.n_hosts), ip, method, path, proto, 200,
-                lo + int(rng.random() * (hi - lo)), referer, ua, rt,
-                f"{upstream // 1000}.{upstream % 1000:03d}", service))
+            self.log.requests.append(
+                (
+                    end if 0 <= end < DAY_MS else min(max(end, 0), DAY_MS - 1),
+                    int(rng.random() * self.n_hosts),
+                    ip,
+                    method,
+                    path,
+                    proto,
+                    200,
+                    lo + int(rng.random() * (hi - lo)),
+                    referer,
+                    ua,
+                    rt,
+                    f"{upstream // 1000}.{upstream % 1000:03d}",
+                    service,
+                )
+            )
             if rt >= 2000 and service in APP_SERVICES:
                 self._hook(end - 1, service, "slow", req)
             return
@@ -207,8 +325,9 @@ class AccessLogBuilder:
             self._api(t2, ip, "POST", "/api/v1/auth/refresh", proto, referer, ua, "user-service")
             self._api(t2 + 90, ip, method, path, proto, referer, ua, service)
 
-    def _action(self, t: int, ip: str, ua: str, proto: str, referer: str | None, i: int,
-                action: Action) -> None:
+    def _action(
+        self, t: int, ip: str, ua: str, proto: str, referer: str | None, i: int, action: Action
+    ) -> None:
         """The accepted call of an action: committed at `t`, sometimes after a failed try."""
         rng = self.rng
         _role, method, _template, service = ACTION_KINDS[action.kind]
@@ -224,8 +343,20 @@ class AccessLogBuilder:
         rt = before + after
         status = _SUCCESS_STATUS.get(action.kind, 200)
         lo, hi = _BODY.get(service, (200, 2000))
-        req = self._add(t + after, ip, method, path, proto, status, rng.between(lo, hi) // 4,
-                        referer, ua, rt, _fmt_seconds(rt - rng.between(0, 3)), service)
+        req = self._add(
+            t + after,
+            ip,
+            method,
+            path,
+            proto,
+            status,
+            rng.between(lo, hi) // 4,
+            referer,
+            ua,
+            rt,
+            _fmt_seconds(rt - rng.between(0, 3)),
+            service,
+        )
         # The service logs after its commit, before the response is out.
         self._hook(t + after // 3, service, "action", req, i)
 
@@ -246,8 +377,7 @@ class AccessLogBuilder:
                 for _ in range(rng.between(2, 25)):
                     t += rng.between(500, 20_000)
                     page = PAGES[page_names[rng.below(3)]]
-                    path = page.web.format(cat="furniture_install", mid=rng.between(100001,
-                                                                                      160000))
+                    path = page.web.format(cat="furniture_install", mid=rng.between(100001, 160000))
                     self._static(t, ip, path, "HTTP/1.1", None, ua)
                     made += 1
             elif kind < 0.8:  # a script scraping masters and prices through the API
@@ -256,9 +386,17 @@ class AccessLogBuilder:
                 for _ in range(rng.between(5, 60)):
                     t += rng.between(50, 1500)
                     status = 429 if rng.random() < 0.3 else 200
-                    self._api(t, ip, "GET", f"/api/v1/search?q=%E5%AE%89%E8%A3%85&city=sh"
-                              f"&page={rng.between(1, 50)}", "HTTP/1.1", None, ua,
-                              "search-service", status)
+                    self._api(
+                        t,
+                        ip,
+                        "GET",
+                        f"/api/v1/search?q=%E5%AE%89%E8%A3%85&city=sh&page={rng.between(1, 50)}",
+                        "HTTP/1.1",
+                        None,
+                        ua,
+                        "search-service",
+                        status,
+                    )
                     made += 1
             elif kind < 0.97:  # a scanner
                 ua = SCANNER_UAS[rng.below(len(SCANNER_UAS))]
@@ -267,14 +405,27 @@ class AccessLogBuilder:
                     t += rng.between(20, 400)
                     method = "POST" if path.endswith(".php") and rng.random() < 0.3 else "GET"
                     proto = "HTTP/1.0" if rng.random() < 0.3 else "HTTP/1.1"
-                    self._add(t + 1, ip, method, nginx_escape(path), proto, 404, 153, None, ua,
-                              1, "-", route(path))
+                    self._add(
+                        t + 1,
+                        ip,
+                        method,
+                        nginx_escape(path),
+                        proto,
+                        404,
+                        153,
+                        None,
+                        ua,
+                        1,
+                        "-",
+                        route(path),
+                    )
                     made += 1
             else:  # TLS on the plain port, or a connection that never sent a request
                 raw = _GARBAGE_REQUESTS[rng.below(2)]
                 ip = draw_bot_ip(rng, "scanner")
-                self._add(t, ip, None, raw, "", 400, 0 if raw == "-" else 157, None, "-", 0,
-                          "-", GATEWAY)
+                self._add(
+                    t, ip, None, raw, "", 400, 0 if raw == "-" else 157, None, "-", 0, "-", GATEWAY
+                )
                 made += 1
 
     def add_polling(self, n_lines: int, real_events: int) -> None:
@@ -284,10 +435,16 @@ class AccessLogBuilder:
         for _ in range(n_lines):
             t, *_rest, s = events[rng.below(real_events)]
             sess = sessions[s]
-            self._plain_get(t + rng.between(5000, 55_000), sess.ip, "GET",
-                            "/api/v1/notifications/unread-count",
-                            "HTTP/2.0" if sess.http2 else "HTTP/1.1", None, sess.ua,
-                            "user-service")
+            self._plain_get(
+                t + rng.between(5000, 55_000),
+                sess.ip,
+                "GET",
+                "/api/v1/notifications/unread-count",
+                "HTTP/2.0" if sess.http2 else "HTTP/1.1",
+                None,
+                sess.ua,
+                "user-service",
+            )
 
     def finish(self, malformed_rate: float) -> AccessLog:
         """Draw request ids and truncate round(rate * lines) lines, none of which the tests
@@ -311,16 +468,22 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def time_local_table(day: date) -> list[str]:
     """$time_local for every second of the day."""
     prefix = f"{day.day:02d}/{_MONTHS[day.month - 1]}/{day.year}:"
-    return [f"{prefix}{h:02d}:{m:02d}:{s:02d} +0800"
-            for h in range(24) for m in range(60) for s in range(60)]
+    return [
+        f"{prefix}{h:02d}:{m:02d}:{s:02d} +0800"
+        for h in range(24)
+        for m in range(60)
+        for s in range(60)
+    ]
 
 
 def nginx_escape(value: str) -> str:
     """A header value as nginx's escape=default logs it."""
     if value.isascii() and '"' not in value and "\\" not in value:
         return value
-    return "".join(chr(b) if 0x20 <= b <= 0x7E and b not in (0x22, 0x5C) else f"\\x{b:02X}"
-                   for b in value.encode("utf-8"))
+    return "".join(
+        chr(b) if 0x20 <= b <= 0x7E and b not in (0x22, 0x5C) else f"\\x{b:02X}"
+        for b in value.encode("utf-8")
+    )
 
 
 def format_lines(log: AccessLog, refs: list[int], time_local: list[str]) -> bytes:
@@ -330,8 +493,21 @@ def format_lines(log: AccessLog, refs: list[int], time_local: list[str]) -> byte
     hexs = log.hex_ids
     escaped: dict[str | None, str] = {None: "-"}  # user agents and referers as nginx logs them
     for k in refs:
-        (t_end, _host, ip, method, path, proto, status, nbytes, referer, ua, rt, upstream,
-         _service) = requests[k]
+        (
+            t_end,
+            _host,
+            ip,
+            method,
+            path,
+            proto,
+            status,
+            nbytes,
+            referer,
+            ua,
+            rt,
+            upstream,
+            _service,
+        ) = requests[k]
         agent = escaped.get(ua)
         if agent is None:
             agent = escaped[ua] = nginx_escape(ua)
@@ -340,12 +516,14 @@ def format_lines(log: AccessLog, refs: list[int], time_local: list[str]) -> byte
             came_from = escaped[referer] = nginx_escape(referer)
         # Paths are stored as nginx logs them; not an HTTP request at all: the raw bytes.
         request = path if method is None else f"{method} {path} {proto}"
-        line = (f'{ip} - - [{time_local[t_end // 1000]}] "{request}" {status} {nbytes} '
-                f'"{came_from}" "{agent}" '
-                f"{rt // 1000}.{rt % 1000:03d} {upstream} {hexs[32 * k:32 * k + 32]}")
+        line = (
+            f'{ip} - - [{time_local[t_end // 1000]}] "{request}" {status} {nbytes} '
+            f'"{came_from}" "{agent}" '
+            f"{rt // 1000}.{rt % 1000:03d} {upstream} {hexs[32 * k : 32 * k + 32]}"
+        )
         if k in cut:
             # A line cut off mid-write: at least the request id is lost.
-            line = line[:1 + int(cut[k] * (len(line) - 34))]
+            line = line[: 1 + int(cut[k] * (len(line) - 34))]
         out.append(line)
     out.append("")
     return "\n".join(out).encode("utf-8")

@@ -26,8 +26,7 @@ ROUTES: dict[str, str] = {
 }
 GATEWAY = "gateway"
 STATIC = "static"
-APP_SERVICES = ("order-service", "pay-service", "master-service", "user-service",
-                "search-service")
+APP_SERVICES = ("order-service", "pay-service", "master-service", "user-service", "search-service")
 
 _API_PREFIX = re.compile(r"/api/[^/?]*/[^/?]*")
 

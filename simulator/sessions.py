@@ -73,8 +73,33 @@ SESSION_SEPARATION_MS = 31 * MINUTE_MS
 CLUSTER_GAP_MS = 30 * MINUTE_MS
 
 # Share of sessions per hour of the day (Asia/Shanghai), for traffic not driven by actions.
-HOUR_WEIGHTS = (0.6, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 1.8, 3.5, 5.2, 6.0, 5.8,
-                4.8, 4.5, 5.4, 5.8, 5.6, 5.2, 4.6, 5.0, 5.6, 5.2, 3.6, 1.8)
+HOUR_WEIGHTS = (
+    0.6,
+    0.3,
+    0.2,
+    0.15,
+    0.15,
+    0.3,
+    0.8,
+    1.8,
+    3.5,
+    5.2,
+    6.0,
+    5.8,
+    4.8,
+    4.5,
+    5.4,
+    5.8,
+    5.6,
+    5.2,
+    4.6,
+    5.0,
+    5.6,
+    5.2,
+    3.6,
+    1.8,
+)
+
 
 @dataclass(slots=True)
 class Session:
@@ -108,8 +133,11 @@ _LN36 = math.log(36.0)
 
 def day_ms(ts: datetime, day: date) -> int:
     """Milliseconds from the day's midnight to a naive wall-clock time on that day."""
-    return (((ts.hour * 60 + ts.minute) * 60 + ts.second) * 1000 + ts.microsecond // 1000
-            + (ts.date() - day).days * DAY_MS)
+    return (
+        ((ts.hour * 60 + ts.minute) * 60 + ts.second) * 1000
+        + ts.microsecond // 1000
+        + (ts.date() - day).days * DAY_MS
+    )
 
 
 class SessionBuilder:
@@ -119,8 +147,9 @@ class SessionBuilder:
     `add_bots(n)` and `add_unknown_events(n)` for the fault lines.
     """
 
-    def __init__(self, rng: FastRandom, seed: int, day: date, actions: list[Action],
-                 actors: list[Actor]) -> None:
+    def __init__(
+        self, rng: FastRandom, seed: int, day: date, actions: list[Action], actors: list[Actor]
+    ) -> None:
         self.rng = rng
         self.seed = seed
         self.day = day
@@ -145,8 +174,10 @@ class SessionBuilder:
         masters = [a.user_id for a in self.actors if a.role == "master"]
         self._master_ids = masters or list(range(100001, 100101))
         self._hour_cum = _cumulative(HOUR_WEIGHTS)
-        self._browse = {role: (tuple(p for p, _ in pages), _cumulative([w for _, w in pages]))
-                        for role, pages in BROWSE_PAGES.items()}
+        self._browse = {
+            role: (tuple(p for p, _ in pages), _cumulative([w for _, w in pages]))
+            for role, pages in BROWSE_PAGES.items()
+        }
         self._cities = tuple(c.code for c in CITIES)
 
     # ---- building blocks -------------------------------------------------------------------
@@ -160,20 +191,44 @@ class SessionBuilder:
         hour = _pick_cum(self._hour_cum, self.rng.random())
         return hour * 3_600_000 + self.rng.below(3_600_000)
 
-    def _new_session(self, platform: str, device_id: str, device_key: int, role: str | None,
-                     city: str, *, bot_ua: str | None = None) -> int:
+    def _new_session(
+        self,
+        platform: str,
+        device_id: str,
+        device_key: int,
+        role: str | None,
+        city: str,
+        *,
+        bot_ua: str | None = None,
+    ) -> int:
         rng = self.rng
         if bot_ua is not None:
-            ua, version, ip, http2 = bot_ua, pick_app_version(device_key, platform), \
-                draw_bot_ip(rng, bot_ua), False
+            ua, version, ip, http2 = (
+                bot_ua,
+                pick_app_version(device_key, platform),
+                draw_bot_ip(rng, bot_ua),
+                False,
+            )
         else:
             version = pick_app_version(device_key, platform)
             ua = pick_user_agent(device_key, platform, role, version)
             ip = draw_ip(rng)
-            http2 = platform in APP_PLATFORMS or (platform != "miniprogram"
-                                                  and device_key % 10 < 7)
-        self.sessions.append(Session(platform, device_id, version, ip, ua, role, city, http2,
-                                     bot_ua is not None, len(self.events), 0))
+            http2 = platform in APP_PLATFORMS or (platform != "miniprogram" and device_key % 10 < 7)
+        self.sessions.append(
+            Session(
+                platform,
+                device_id,
+                version,
+                ip,
+                ua,
+                role,
+                city,
+                http2,
+                bot_ua is not None,
+                len(self.events),
+                0,
+            )
+        )
         return len(self.sessions) - 1
 
     def _close_session(self, s: int) -> None:
@@ -195,8 +250,9 @@ class SessionBuilder:
         ids: dict = {"city": city, "n": 1 if rng.random() < 0.7 else rng.between(2, 6)}
         needs = PAGE_NEEDS[page_type]
         if "oid" in needs:
-            ids["oid"] = oid if oid is not None else \
-                self._order_ids[rng.below(len(self._order_ids))]
+            ids["oid"] = (
+                oid if oid is not None else self._order_ids[rng.below(len(self._order_ids))]
+            )
         if "did" in needs:
             ids["did"] = self._dispatch_ids[rng.below(len(self._dispatch_ids))]
         if "mid" in needs:
@@ -222,13 +278,22 @@ class SessionBuilder:
 
     # ---- events ------------------------------------------------------------------------------
 
-    def _emit(self, s: int, t: int, name: str, page: str, ref: str | None, props: str,
-              uid: int | None) -> int:
+    def _emit(
+        self, s: int, t: int, name: str, page: str, ref: str | None, props: str, uid: int | None
+    ) -> int:
         self.events.append((t, name, page, ref, props, uid, s))
         return len(self.events) - 1
 
-    def _intent(self, t: int, s: int, method: str, path: str, referer: str | None,
-                tag: int = TAG_PLAIN, service: str | None = None) -> None:
+    def _intent(
+        self,
+        t: int,
+        s: int,
+        method: str,
+        path: str,
+        referer: str | None,
+        tag: int = TAG_PLAIN,
+        service: str | None = None,
+    ) -> None:
         self.intents.append((t, s, method, path, referer, tag, service or route(path)))
 
     def _referer(self, sess: Session, cur: _Cursor) -> str | None:
@@ -250,8 +315,11 @@ class SessionBuilder:
             page_str = ref_next = page.mini.format_map(ids) if "{" in page.mini else page.mini
         else:
             page_str = ref_next = page.app
-        props = (f'{{"page_type":"{page_type}","title":"{page.title}","order_id":{ids["oid"]}}}'
-                 if "oid" in ids else PAGE_PROPS[page_type])
+        props = (
+            f'{{"page_type":"{page_type}","title":"{page.title}","order_id":{ids["oid"]}}}'
+            if "oid" in ids
+            else PAGE_PROPS[page_type]
+        )
         referrer = cur.ref_next
         self.events.append((t, "page_view", page_str, referrer, props, cur.uid, cur.s))
         intents = self.intents
@@ -263,28 +331,63 @@ class SessionBuilder:
                     intents.append((t - 250, cur.s, "GET", asset, ref_next, TAG_PLAIN, STATIC))
                 cur.assets_done = True
             cur.loaded = not sess.bot  # crawlers load every page as a document
-        cur.page_type, cur.page, cur.page_ref, cur.ref_next, cur.ids = \
-            page_type, page_str, referrer, ref_next, ids
+        cur.page_type, cur.page, cur.page_ref, cur.ref_next, cur.ids = (
+            page_type,
+            page_str,
+            referrer,
+            ref_next,
+            ids,
+        )
         # Pages the app revisits come from its cache without a request.
         if page.apis and self.rng.random() < 0.7:
             referer = self._referer(sess, cur)
             services = API_SERVICES[page_type]
-            intents.append((t + 30, cur.s, "GET", page.apis[0].format_map(ids), referer,
-                            TAG_PLAIN, services[0]))
+            intents.append(
+                (
+                    t + 30,
+                    cur.s,
+                    "GET",
+                    page.apis[0].format_map(ids),
+                    referer,
+                    TAG_PLAIN,
+                    services[0],
+                )
+            )
             if len(page.apis) > 1 and self.rng.random() < 0.2:
-                intents.append((t + 45, cur.s, "GET", page.apis[1].format_map(ids), referer,
-                                TAG_PLAIN, services[1]))
+                intents.append(
+                    (
+                        t + 45,
+                        cur.s,
+                        "GET",
+                        page.apis[1].format_map(ids),
+                        referer,
+                        TAG_PLAIN,
+                        services[1],
+                    )
+                )
 
     def _click(self, cur: _Cursor, t: int) -> None:
         options = CLICKS.get(cur.page_type, DEFAULT_CLICKS)
         element, text = options[self.rng.below(len(options))]
-        self._emit(cur.s, t, "click", cur.page or "/", cur.page_ref,
-                   f'{{"element_id":"{element}","element_text":"{text}"}}', cur.uid)
+        self._emit(
+            cur.s,
+            t,
+            "click",
+            cur.page or "/",
+            cur.page_ref,
+            f'{{"element_id":"{element}","element_text":"{text}"}}',
+            cur.uid,
+        )
         page = PAGES.get(cur.page_type)
         if page is not None and page.apis and self.rng.random() < 0.15:
             ids = dict(cur.ids, n=cur.ids["n"] + 1)  # "load more" / refresh
-            self._intent(t + 40, cur.s, "GET", page.apis[0].format_map(ids),
-                         self._referer(self.sessions[cur.s], cur))
+            self._intent(
+                t + 40,
+                cur.s,
+                "GET",
+                page.apis[0].format_map(ids),
+                self._referer(self.sessions[cur.s], cur),
+            )
 
     def _search(self, cur: _Cursor, t: int) -> None:
         rng = self.rng
@@ -293,40 +396,83 @@ class SessionBuilder:
         count = 0 if rng.random() < 0.08 else rng.between(1, 60)
         referer = self._referer(sess, cur)
         for typed in range(1 if rng.random() < 0.3 else 0):  # suggestions while typing
-            self._intent(t - 2000 + typed * 600, cur.s, "GET",
-                         f"/api/v1/search/suggest?q={quote(SEARCH_KEYWORDS[k][:typed + 1])}",
-                         referer)
-        self._intent(t + 20, cur.s, "GET",
-                     f"/api/v1/search?q={ENCODED_KEYWORDS[k]}&city={sess.city}&page=1", referer)
-        self._emit(cur.s, t, "search", cur.page or "/", cur.page_ref,
-                   f'{{"keyword":{KEYWORD_JSON[k]},"result_count":{count},"city":"{sess.city}"}}',
-                   cur.uid)
+            self._intent(
+                t - 2000 + typed * 600,
+                cur.s,
+                "GET",
+                f"/api/v1/search/suggest?q={quote(SEARCH_KEYWORDS[k][: typed + 1])}",
+                referer,
+            )
+        self._intent(
+            t + 20,
+            cur.s,
+            "GET",
+            f"/api/v1/search?q={ENCODED_KEYWORDS[k]}&city={sess.city}&page=1",
+            referer,
+        )
+        self._emit(
+            cur.s,
+            t,
+            "search",
+            cur.page or "/",
+            cur.page_ref,
+            f'{{"keyword":{KEYWORD_JSON[k]},"result_count":{count},"city":"{sess.city}"}}',
+            cur.uid,
+        )
         # The results replace the page (a route change without a page_view of its own).
         ids = {"city": sess.city, "n": 1, "q": ENCODED_KEYWORDS[k]}
         page_str, ref_next = self._page_string(sess, PAGES["search_result"], ids)
-        cur.page_type, cur.page, cur.page_ref, cur.ref_next, cur.ids = \
-            "search_result", page_str, cur.ref_next, ref_next, ids
+        cur.page_type, cur.page, cur.page_ref, cur.ref_next, cur.ids = (
+            "search_result",
+            page_str,
+            cur.ref_next,
+            ref_next,
+            ids,
+        )
 
     def _quote_view(self, cur: _Cursor, t: int) -> None:
         rng = self.rng
         oid = cur.ids.get("oid") if cur.ids else None
         if oid is None:
             oid = self._order_ids[rng.below(len(self._order_ids))]
-        self._emit(cur.s, t, "quote_view", cur.page or "/", cur.page_ref,
-                   f'{{"order_id":{oid},"quote_count":{rng.between(0, 8)}}}', cur.uid)
-        self._intent(t + 25, cur.s, "GET", f"/api/v1/orders/{oid}/quotes",
-                     self._referer(self.sessions[cur.s], cur))
+        self._emit(
+            cur.s,
+            t,
+            "quote_view",
+            cur.page or "/",
+            cur.page_ref,
+            f'{{"order_id":{oid},"quote_count":{rng.between(0, 8)}}}',
+            cur.uid,
+        )
+        self._intent(
+            t + 25,
+            cur.s,
+            "GET",
+            f"/api/v1/orders/{oid}/quotes",
+            self._referer(self.sessions[cur.s], cur),
+        )
 
     def _app_start(self, cur: _Cursor, t: int) -> None:
         sess = self.sessions[cur.s]
         rng = self.rng
         launch = "cold" if rng.random() < 0.6 else "warm"
         net = ("wifi", "5g", "4g", "4g", "wifi")[rng.below(5)]
-        self._emit(cur.s, t, "app_start", "Launch", None,
-                   f'{{"launch_type":"{launch}","network":"{net}"}}', cur.uid)
-        self._intent(t + 80, cur.s, "GET",
-                     f"/api/v1/config/app?platform={sess.platform}&version={sess.app_version}",
-                     None)
+        self._emit(
+            cur.s,
+            t,
+            "app_start",
+            "Launch",
+            None,
+            f'{{"launch_type":"{launch}","network":"{net}"}}',
+            cur.uid,
+        )
+        self._intent(
+            t + 80,
+            cur.s,
+            "GET",
+            f"/api/v1/config/app?platform={sess.platform}&version={sess.app_version}",
+            None,
+        )
         if cur.uid is not None and rng.random() < 0.5:
             self._intent(t + 120, cur.s, "GET", "/api/v1/users/me", None)
         cur.page, cur.page_ref, cur.ref_next, cur.page_type = "Launch", None, "Launch", "launch"
@@ -335,13 +481,17 @@ class SessionBuilder:
         """The login screen at `t`, then a login a few seconds later; returns its time."""
         rng = self.rng
         sess = self.sessions[cur.s]
-        method = (("wechat", "sms", "password", "one_click") if sess.platform != "web"
-                  else ("password", "sms", "wechat", "password"))[rng.below(4)]
+        method = (
+            ("wechat", "sms", "password", "one_click")
+            if sess.platform != "web"
+            else ("password", "sms", "wechat", "password")
+        )[rng.below(4)]
         self._view(cur, t, "login")
         t2 = min(t + rng.between(2000, 4500), LAST_EVENT_MS)
         self.login_user[len(self.intents)] = uid
-        self._intent(t2 - 150, cur.s, "POST", "/api/v1/auth/login", self._referer(sess, cur),
-                     TAG_LOGIN)
+        self._intent(
+            t2 - 150, cur.s, "POST", "/api/v1/auth/login", self._referer(sess, cur), TAG_LOGIN
+        )
         cur.uid = uid
         self._emit(cur.s, t2, "login", cur.page, cur.page_ref, f'{{"method":"{method}"}}', uid)
         return t2
@@ -353,8 +503,11 @@ class SessionBuilder:
             self._search(cur, t)
         elif r < search + CLICK_SHARE and cur.page_type in CLICKS:
             self._click(cur, t)
-        elif (role != "anonymous" and cur.page_type in QUOTE_VIEW_PAGES
-              and r < search + CLICK_SHARE + 0.15):
+        elif (
+            role != "anonymous"
+            and cur.page_type in QUOTE_VIEW_PAGES
+            and r < search + CLICK_SHARE + 0.15
+        ):
             self._quote_view(cur, t)
         else:
             pages, cum = self._browse[role]
@@ -381,17 +534,21 @@ class SessionBuilder:
                 # Leave half the gap to each neighbour, minus half the separation.
                 lo = 0
                 if c > 0:
-                    lo = (times[clusters[c - 1][-1]] + times[cluster[0]]
-                          + SESSION_SEPARATION_MS) // 2
+                    lo = (
+                        times[clusters[c - 1][-1]] + times[cluster[0]] + SESSION_SEPARATION_MS
+                    ) // 2
                 hi = LAST_EVENT_MS
                 if c < len(clusters) - 1:
-                    hi = (times[cluster[-1]] + times[clusters[c + 1][0]]
-                          - SESSION_SEPARATION_MS) // 2
-                self._action_session(uid, [idxs[j] for j in cluster],
-                                     [times[j] for j in cluster], lo, hi)
+                    hi = (
+                        times[cluster[-1]] + times[clusters[c + 1][0]] - SESSION_SEPARATION_MS
+                    ) // 2
+                self._action_session(
+                    uid, [idxs[j] for j in cluster], [times[j] for j in cluster], lo, hi
+                )
 
-    def _action_session(self, uid: int, idxs: list[int], times: list[int], lo: int,
-                        hi: int) -> None:
+    def _action_session(
+        self, uid: int, idxs: list[int], times: list[int], lo: int, hi: int
+    ) -> None:
         rng = self.rng
         first = self.actions[idxs[0]]
         actor = self.actor_by_id.get(uid)
@@ -403,8 +560,7 @@ class SessionBuilder:
             if others:
                 platform = others[rng.below(len(others))]
         device_id = derive_device_id(self.seed, uid, platform)
-        s = self._new_session(platform, device_id, _device_key(device_id), role,
-                              first.city_code)
+        s = self._new_session(platform, device_id, _device_key(device_id), role, first.city_code)
         registering = first.kind == "register"
         browse_role = role if role in BROWSE_PAGES else "customer"
         # Web visitors are sometimes logged out and sign in first; new users register.
@@ -437,11 +593,13 @@ class SessionBuilder:
             # The screen of the action, shortly before it.
             t_page = ta - rng.between(5000, 60_000)
             if last < t_page and lo <= t_page:
-                self._view(cur, t_page, ACTION_PAGES.get(action.kind, "order_detail"),
-                           action.order_id)
+                self._view(
+                    cur, t_page, ACTION_PAGES.get(action.kind, "order_detail"), action.order_id
+                )
             _role, method, _path, service = ACTION_KINDS[action.kind]
-            self._intent(ta, s, method, action.path(), self._referer(self.sessions[s], cur), i,
-                         service)
+            self._intent(
+                ta, s, method, action.path(), self._referer(self.sessions[s], cur), i, service
+            )
             t_event = min(ta + rng.between(60, 600), LAST_EVENT_MS)
             self._action_event(cur, t_event, i, action)
             cur.uid = uid
@@ -461,13 +619,22 @@ class SessionBuilder:
         kind = action.kind
         page = cur.page or "/"
         if kind not in ACTION_EVENTS:
-            extra = (f',"order_id":{action.order_id}' if action.order_id is not None else "") + \
-                (f',"dispatch_id":{action.dispatch_id}' if action.dispatch_id is not None else "")
-            self._emit(cur.s, t, "click", page, cur.page_ref,
-                       f'{{"element_id":"btn_{kind}"{extra}}}', action.user_id)
+            extra = (f',"order_id":{action.order_id}' if action.order_id is not None else "") + (
+                f',"dispatch_id":{action.dispatch_id}' if action.dispatch_id is not None else ""
+            )
+            self._emit(
+                cur.s,
+                t,
+                "click",
+                page,
+                cur.page_ref,
+                f'{{"element_id":"btn_{kind}"{extra}}}',
+                action.user_id,
+            )
             return
-        self._emit(cur.s, t, kind, page, cur.page_ref, self._action_props(cur, action),
-                   action.user_id)
+        self._emit(
+            cur.s, t, kind, page, cur.page_ref, self._action_props(cur, action), action.user_id
+        )
 
     def _action_props(self, cur: _Cursor, a: Action) -> str:
         rng = self.rng
@@ -475,12 +642,19 @@ class SessionBuilder:
         kind = a.kind
         if kind == "register":
             sess = self.sessions[cur.s]
-            methods = ("sms", "wechat", "one_click") if sess.platform != "ios" else \
-                ("sms", "apple", "wechat")
+            methods = (
+                ("sms", "wechat", "one_click")
+                if sess.platform != "ios"
+                else ("sms", "apple", "wechat")
+            )
             props = {"method": methods[rng.below(3)], "role": a.role}
         elif kind == "order_submit":
-            props = {"order_no": a.order_no, "order_id": a.order_id, "category": a.category_code,
-                     "city": a.city_code}
+            props = {
+                "order_no": a.order_no,
+                "order_id": a.order_id,
+                "category": a.category_code,
+                "city": a.city_code,
+            }
             if a.amount_fen is not None:
                 props["amount_yuan"] = a.amount_fen / 100
             if rng.random() < 0.6:  # older forms send what was typed, PII included
@@ -497,17 +671,22 @@ class SessionBuilder:
         elif kind == "service_checkin":
             city = CITY_BY_CODE.get(a.city_code) or CITIES[0]
             district = city.districts[(a.order_id or 0) % len(city.districts)]
-            props = {"order_id": a.order_id,
-                     "lat": round(district.lat + rng.uniform(-0.03, 0.03), 6),
-                     "lng": round(district.lng + rng.uniform(-0.03, 0.03), 6)}
+            props = {
+                "order_id": a.order_id,
+                "lat": round(district.lat + rng.uniform(-0.03, 0.03), 6),
+                "lng": round(district.lng + rng.uniform(-0.03, 0.03), 6),
+            }
         elif kind == "payment_submit":
             props = {"pay_channel": pay_channel(a), "order_id": a.order_id}
             if a.amount_fen is not None:
                 props["amount_yuan"] = a.amount_fen / 100
         elif kind == "review_submit":
             # The score is what the database stores; an action without one is a 5-star tap.
-            props = {"order_id": a.order_id, "score": a.score if a.score is not None else 5,
-                     "has_text": rng.random() < 0.6}
+            props = {
+                "order_id": a.order_id,
+                "score": a.score if a.score is not None else 5,
+                "has_text": rng.random() < 0.6,
+            }
         elif kind == "complaint_submit":
             props = {"order_id": a.order_id, "has_images": rng.random() < 0.4}
             if rng.random() < 0.5:
@@ -559,8 +738,9 @@ class SessionBuilder:
         device_id = derive_device_id(self.seed, actor.user_id, platform)
         if not self._is_free(device_id, times[0], times[-1]):
             return
-        s = self._new_session(platform, device_id, _device_key(device_id), actor.role,
-                              actor.city_code)
+        s = self._new_session(
+            platform, device_id, _device_key(device_id), actor.role, actor.city_code
+        )
         cur = _Cursor(s, self.sessions[s], actor.user_id)
         j = 0
         if platform in APP_PLATFORMS:
@@ -628,8 +808,9 @@ class SessionBuilder:
             ua = RENDERING_BOT_UAS[rng.below(len(RENDERING_BOT_UAS))]
             hex32 = f"{rng.getrandbits(128):032x}"
             city = self._cities[rng.below(len(self._cities))]
-            s = self._new_session("web", format_device_id(hex32, "web"), int(hex32[:8], 16),
-                                  None, city, bot_ua=ua)
+            s = self._new_session(
+                "web", format_device_id(hex32, "web"), int(hex32[:8], 16), None, city, bot_ua=ua
+            )
             cur = _Cursor(s, self.sessions[s], None)
             t = rng.below(LAST_EVENT_MS - 20 * MINUTE_MS)
             self._intent(t - 2000, s, "GET", "/robots.txt", None)
@@ -647,16 +828,29 @@ class SessionBuilder:
         for _ in range(n_events):
             t, _name, page, ref, _props, uid, s = self.events[rng.below(real_events)]
             name, props = UNKNOWN_EVENTS[rng.below(len(UNKNOWN_EVENTS))]
-            out.append(self._emit(s, min(t + rng.between(500, 20_000), LAST_EVENT_MS), name,
-                                  page, ref, props, uid))
+            out.append(
+                self._emit(
+                    s, min(t + rng.between(500, 20_000), LAST_EVENT_MS), name, page, ref, props, uid
+                )
+            )
         return out
 
 
 class _Cursor:
     """Where a session is: its user (changes on login) and current page."""
 
-    __slots__ = ("s", "sess", "uid", "page", "page_ref", "ref_next", "page_type", "ids",
-                 "loaded", "assets_done")
+    __slots__ = (
+        "s",
+        "sess",
+        "uid",
+        "page",
+        "page_ref",
+        "ref_next",
+        "page_type",
+        "ids",
+        "loaded",
+        "assets_done",
+    )
 
     def __init__(self, s: int, sess: Session, uid: int | None) -> None:
         self.s = s

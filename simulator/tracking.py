@@ -46,16 +46,25 @@ FLUSH_MAX_MS = {"web": 1000, "h5": 1000, "ios": 30_000, "android": 30_000, "mini
 
 # What happened to a line (one code per event line; duplicates are extra lines).
 OK, LATE, LATE_BEYOND_WINDOW, SKEWED, MALFORMED, SCHEMA_VIOLATION, UNKNOWN, BOT = range(8)
-FAULT_NAMES = ("ok", "late", "late_beyond_window", "clock_skew", "malformed",
-               "schema_violation", "unknown_event", "bot")
+FAULT_NAMES = (
+    "ok",
+    "late",
+    "late_beyond_window",
+    "clock_skew",
+    "malformed",
+    "schema_violation",
+    "unknown_event",
+    "bot",
+)
 VALID = frozenset({OK, LATE, SKEWED})  # the lines that count: see count_daily_active_users
 
 
 @cache
 def load_tracking_plan(schema_dir: Path = SCHEMA_DIR) -> dict[str, dict]:
     """The tracking plan: event name -> its JSON Schema (draft 2020-12)."""
-    return {p.stem: json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted(schema_dir.glob("*.json"))}
+    return {
+        p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(schema_dir.glob("*.json"))
+    }
 
 
 @dataclass
@@ -94,13 +103,15 @@ def fault_line_counts(rates: FaultRates, real_events: int) -> dict[str, int]:
     }
     total = real_events + sum(counts.values())
     late = round(rates.late * total)
-    counts.update({
-        "late_beyond_window": round(LATE_BEYOND_SHARE * late),
-        "late": late - round(LATE_BEYOND_SHARE * late),
-        "clock_skew": round(rates.clock_skew * total),
-        "malformed": round(rates.malformed * total),
-        "schema_violation": round(rates.schema_violation * total),
-    })
+    counts.update(
+        {
+            "late_beyond_window": round(LATE_BEYOND_SHARE * late),
+            "late": late - round(LATE_BEYOND_SHARE * late),
+            "clock_skew": round(rates.clock_skew * total),
+            "malformed": round(rates.malformed * total),
+            "schema_violation": round(rates.schema_violation * total),
+        }
+    )
     return counts
 
 
@@ -113,8 +124,9 @@ def _log_uniform(rng: FastRandom, lo: float, hi: float) -> int:
     return int(lo * math.exp(rng.random() * math.log(hi / lo)))
 
 
-def assign_faults(rng: FastRandom, builder: SessionBuilder, real_events: int,
-                  counts: dict[str, int]) -> EventLines:
+def assign_faults(
+    rng: FastRandom, builder: SessionBuilder, real_events: int, counts: dict[str, int]
+) -> EventLines:
     """Decide how every event travels: send and receive times, skew, corruption, retries.
 
     The events of `builder` are laid out as [people's events][bot events][unknown events];
@@ -123,15 +135,18 @@ def assign_faults(rng: FastRandom, builder: SessionBuilder, real_events: int,
     n = len(events)
     n_bot = counts["bot"]
     fault = bytearray(n)
-    fault[real_events:real_events + n_bot] = bytes([BOT]) * n_bot
-    fault[real_events + n_bot:] = bytes([UNKNOWN]) * (n - real_events - n_bot)
+    fault[real_events : real_events + n_bot] = bytes([BOT]) * n_bot
+    fault[real_events + n_bot :] = bytes([UNKNOWN]) * (n - real_events - n_bot)
     send = [0] * n
     server = [0] * n
     lines = EventLines(fault, send, server, rng.randbytes(n), _uuid4_bytes(rng.randbytes(16 * n)))
 
     # Whole sessions go late (a phone offline) or run on a wrong clock; the last is cut short.
-    people = [s for s, sess in enumerate(sessions)
-              if not sess.bot and sess.count and sess.first < real_events]
+    people = [
+        s
+        for s, sess in enumerate(sessions)
+        if not sess.bot and sess.count and sess.first < real_events
+    ]
     mobile = [s for s in people if sessions[s].platform in ("ios", "android", "miniprogram")]
     rng.shuffle(mobile)
     # Offline phones first; a tiny day may need a few web sessions as well.
@@ -139,8 +154,7 @@ def assign_faults(rng: FastRandom, builder: SessionBuilder, real_events: int,
     rng.shuffle(desktop)
     mobile += desktop
     queue = iter(mobile)
-    for code, need in ((LATE_BEYOND_WINDOW, counts["late_beyond_window"]),
-                       (LATE, counts["late"])):
+    for code, need in ((LATE_BEYOND_WINDOW, counts["late_beyond_window"]), (LATE, counts["late"])):
         while need > 0 and (s := next(queue, None)) is not None:
             sess = sessions[s]
             take = min(need, sess.count)
@@ -200,8 +214,7 @@ def _uuid4_bytes(raw: bytes) -> bytes:
     return bytes(ids)
 
 
-def _send_late(rng: FastRandom, lines: EventLines, events: list, idx: range,
-               code: int) -> None:
+def _send_late(rng: FastRandom, lines: EventLines, events: list, idx: range, code: int) -> None:
     """A batch that waited on an offline phone: one send for all its events."""
     times = [events[i][0] for i in idx]
     t_first, t_last = min(times), max(times)
@@ -241,8 +254,11 @@ class EventFormatter:
             ua = self._ua_json.get(sess.ua)
             if ua is None:
                 ua = self._ua_json[sess.ua] = json.dumps(sess.ua, ensure_ascii=False)
-            head = (f'"platform":"{sess.platform}","app_version":"{sess.app_version}",'
-                    f'"device_id":"{sess.device_id}",', f'"ip":"{sess.ip}","ua":{ua},')
+            head = (
+                f'"platform":"{sess.platform}","app_version":"{sess.app_version}",'
+                f'"device_id":"{sess.device_id}",',
+                f'"ip":"{sess.ip}","ua":{ua},',
+            )
             self._heads[s] = head
         return head
 
@@ -251,8 +267,13 @@ class EventFormatter:
         events + k is duplicate k."""
         events, lines = self.events, self.lines
         n = len(events)
-        send, server, fault, skew, dups = lines.send, lines.server, lines.fault, lines.skew, \
-            lines.dups
+        send, server, fault, skew, dups = (
+            lines.send,
+            lines.server,
+            lines.fault,
+            lines.skew,
+            lines.dups,
+        )
         if self._hex is None:
             self._hex = lines.ids.hex()
         hexs, heads, epoch = self._hex, self._heads, self.epoch_ms
@@ -265,16 +286,18 @@ class EventFormatter:
             t, name, page, referrer, props, uid, s = events[i]
             head_a, head_b = heads.get(s) or self._head(s)
             d = skew.get(i, 0)
-            h = hexs[32 * i:32 * i + 32]
+            h = hexs[32 * i : 32 * i + 32]
             user = "null" if uid is None else f'"{uid}"'
             came_from = "null" if referrer is None else f'"{referrer}"'
-            line = (f'{{"event_id":"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",'
-                    f'"event":"{name}",{head_a}"user_id":'
-                    f'{user},'
-                    f'"client_ts":{epoch + t + d},"sent_ts":{epoch + sent + d},'
-                    f'"server_ts":{epoch + received},"page":"{page}","referrer":'
-                    f'{came_from},{head_b}'
-                    f'"props":{props}}}')
+            line = (
+                f'{{"event_id":"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",'
+                f'"event":"{name}",{head_a}"user_id":'
+                f"{user},"
+                f'"client_ts":{epoch + t + d},"sent_ts":{epoch + sent + d},'
+                f'"server_ts":{epoch + received},"page":"{page}","referrer":'
+                f"{came_from},{head_b}"
+                f'"props":{props}}}'
+            )
             code = fault[i]
             if code == MALFORMED:
                 line = corrupt_line(line, lines.param[i])
@@ -290,9 +313,9 @@ def corrupt_line(line: str, p: float) -> str:
     Either way it is not JSON any more."""
     n = len(line)
     if p < 0.75:
-        return line[:1 + int(p / 0.75 * (n - 2))]
+        return line[: 1 + int(p / 0.75 * (n - 2))]
     pos = int((p - 0.75) / 0.25 * (n - 12))
-    return line[:pos] + "\x00" * 8 + line[pos + 8:]
+    return line[:pos] + "\x00" * 8 + line[pos + 8 :]
 
 
 def violate_schema(line: str, schema: dict, p: float) -> str:
@@ -360,8 +383,7 @@ def count_daily_active_users(builder: SessionBuilder, lines: EventLines) -> dict
     that day (the device logged in, the smallest id if several), else for "device:<device_id>".
     """
     sessions = builder.sessions
-    valid = [ev for ev, code in zip(builder.events, lines.fault, strict=True)
-             if code in VALID]
+    valid = [ev for ev, code in zip(builder.events, lines.fault, strict=True) if code in VALID]
     device_of = [sess.device_id for sess in sessions]
     device_user: dict[str, int] = {}
     for ev in valid:

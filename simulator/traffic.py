@@ -42,9 +42,15 @@ WEEKDAY_FACTOR = (1.0, 1.0, 1.0, 1.02, 1.05, 0.92, 0.85)
 _EPOCH = date(1970, 1, 1)
 
 
-def generate_traffic_day(config: SimulationConfig, day: date, actions: list[Action],
-                         actors: list[Actor], out_dir: Path, write_from: date,
-                         write_to: date) -> dict:
+def generate_traffic_day(
+    config: SimulationConfig,
+    day: date,
+    actions: list[Action],
+    actors: list[Actor],
+    out_dir: Path,
+    write_from: date,
+    write_to: date,
+) -> dict:
     """Generate the day's traffic, write the files whose arrival date is in
     [write_from, write_to], and return the day's traffic truth (independent of that range).
 
@@ -92,7 +98,8 @@ def generate_traffic_day(config: SimulationConfig, day: date, actions: list[Acti
     errors: dict[str, int] = {}
     for (service, _host), entries in sorted(apps.entries.items()):
         errors[service] = errors.get(service, 0) + sum(
-            1 for _t, _s, text in entries if text[24:29] == "ERROR")
+            1 for _t, _s, text in entries if text[24:29] == "ERROR"
+        )
     truth["app_errors_by_service"] = errors
 
     out_dir = Path(out_dir)
@@ -102,8 +109,14 @@ def generate_traffic_day(config: SimulationConfig, day: date, actions: list[Acti
     for (collector, hour), refs in tracking.group_lines_by_file(lines).items():
         arrival = day + timedelta(days=hour // 24)
         if write_from <= arrival <= write_to:
-            path = (out_dir / "events" / tracking.COLLECTORS[collector] / arrival.isoformat()
-                    / f"{hour % 24:02d}" / f"events-{stamp}.ndjson.gz")
+            path = (
+                out_dir
+                / "events"
+                / tracking.COLLECTORS[collector]
+                / arrival.isoformat()
+                / f"{hour % 24:02d}"
+                / f"events-{stamp}.ndjson.gz"
+            )
             write_gzip(path, formatter.render(refs))
     if write_from <= day <= write_to:
         time_local = nginx_log.time_local_table(day)
@@ -111,8 +124,14 @@ def generate_traffic_day(config: SimulationConfig, day: date, actions: list[Acti
             path = out_dir / "logs" / "nginx" / hosts[host] / f"access.log-{stamp}{hour:02d}.gz"
             write_gzip(path, nginx_log.format_lines(log, refs, time_local))
         for (service, host, hour), texts in app_files.items():
-            path = (out_dir / "logs" / "app" / service / app_log.host_name(service, host)
-                    / f"{service}.log-{stamp}{hour:02d}.gz")
+            path = (
+                out_dir
+                / "logs"
+                / "app"
+                / service
+                / app_log.host_name(service, host)
+                / f"{service}.log-{stamp}{hour:02d}.gz"
+            )
             write_gzip(path, "".join(texts).encode("utf-8"))
     return truth
 

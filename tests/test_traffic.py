@@ -56,14 +56,21 @@ def make_day(seed: int = 7, orders: int = 400) -> tuple[list[Action], list[Actor
     midnight = datetime(DAY.year, DAY.month, DAY.day)
     before = midnight - timedelta(days=30)
     cities = ("sh", "bj", "gz", "sz", "hz", "cd", "wh")
-    categories = ("furniture_install", "appliance_install", "appliance_repair",
-                  "plumbing_repair", "furniture_delivery")
+    categories = (
+        "furniture_install",
+        "appliance_install",
+        "appliance_repair",
+        "plumbing_repair",
+        "furniture_delivery",
+    )
     actors: list[Actor] = []
     next_id = iter(range(100001, 200000))
 
     def people(role: str, n: int, platforms: tuple[str, ...]) -> list[Actor]:
-        made = [Actor(next(next_id), role, rng.choice(cities), before, rng.choice(platforms))
-                for _ in range(n)]
+        made = [
+            Actor(next(next_id), role, rng.choice(cities), before, rng.choice(platforms))
+            for _ in range(n)
+        ]
         actors.extend(made)
         return made
 
@@ -79,57 +86,91 @@ def make_day(seed: int = 7, orders: int = 400) -> tuple[list[Action], list[Actor
     for n in range(orders):
         merchant = rng.choice(merchants)
         t0 = rng.uniform(7 * 3600, 23 * 3600)
-        order = {"order_id": 5000 + n, "order_no": f"SO{DAY:%Y%m%d}{n + 1:08d}",
-                 "category_code": rng.choice(categories)}
+        order = {
+            "order_id": 5000 + n,
+            "order_no": f"SO{DAY:%Y%m%d}{n + 1:08d}",
+            "category_code": rng.choice(categories),
+        }
         city = merchant.city_code
         amount = rng.randrange(8000, 40000)
-        actions.append(Action(at(t0), "order_submit", merchant.user_id, "merchant", city,
-                              amount_fen=amount, **order))
+        actions.append(
+            Action(
+                at(t0),
+                "order_submit",
+                merchant.user_id,
+                "merchant",
+                city,
+                amount_fen=amount,
+                **order,
+            )
+        )
         t = t0
         if rng.random() < 0.5:
             for master in rng.sample(masters, rng.randrange(1, 4)):
                 t += rng.uniform(60, 900)
                 if at(t):
-                    actions.append(Action(at(t), "quote_submit", master.user_id, "master", city,
-                                          amount_fen=amount + rng.randrange(-2000, 2000),
-                                          quote_id=next(quote_ids), **order))
+                    actions.append(
+                        Action(
+                            at(t),
+                            "quote_submit",
+                            master.user_id,
+                            "master",
+                            city,
+                            amount_fen=amount + rng.randrange(-2000, 2000),
+                            quote_id=next(quote_ids),
+                            **order,
+                        )
+                    )
             t += rng.uniform(60, 1800)
             kind, actor, extra = "quote_accept", merchant, {"quote_id": next(quote_ids)}
         else:
             t += rng.uniform(10, 300)
-            kind, actor, extra = "dispatch_accept", rng.choice(masters), \
-                {"dispatch_id": next(dispatch_ids)}
+            kind, actor, extra = (
+                "dispatch_accept",
+                rng.choice(masters),
+                {"dispatch_id": next(dispatch_ids)},
+            )
         if at(t):
-            actions.append(Action(at(t), kind, actor.user_id, actor.role, city, **extra,
-                                  **order))
+            actions.append(Action(at(t), kind, actor.user_id, actor.role, city, **extra, **order))
         if rng.random() < 0.05:
             t += rng.uniform(600, 3600)
             if at(t):
-                actions.append(Action(at(t), "order_cancel", merchant.user_id, "merchant", city,
-                                      **order))
+                actions.append(
+                    Action(at(t), "order_cancel", merchant.user_id, "merchant", city, **order)
+                )
     # Work on orders from earlier days: service, confirmation, payment, reviews, complaints.
     for n in range(orders // 2):
-        master, customer, merchant = rng.choice(masters), rng.choice(customers), \
-            rng.choice(merchants)
-        order = {"order_id": 1000 + n, "order_no": f"SO20261101{n + 1:08d}",
-                 "category_code": rng.choice(categories)}
+        master, customer, merchant = (
+            rng.choice(masters),
+            rng.choice(customers),
+            rng.choice(merchants),
+        )
+        order = {
+            "order_id": 1000 + n,
+            "order_no": f"SO20261101{n + 1:08d}",
+            "category_code": rng.choice(categories),
+        }
         t = rng.uniform(8 * 3600, 20 * 3600)
         for kind, actor, extra in (
-                ("service_checkin", master, {}), ("service_finish", master, {}),
-                ("order_confirm", customer, {}),
-                ("payment_submit", merchant, {"amount_fen": rng.randrange(8000, 40000)}),
-                ("review_submit", customer, {"score": rng.choice((5, 5, 4, 3, 1))}),
-                ("complaint_submit", customer, {})):
+            ("service_checkin", master, {}),
+            ("service_finish", master, {}),
+            ("order_confirm", customer, {}),
+            ("payment_submit", merchant, {"amount_fen": rng.randrange(8000, 40000)}),
+            ("review_submit", customer, {"score": rng.choice((5, 5, 4, 3, 1))}),
+            ("complaint_submit", customer, {}),
+        ):
             t += rng.uniform(120, 5400)
             if kind == "complaint_submit" and rng.random() > 0.1 or not at(t):
                 continue
-            actions.append(Action(at(t), kind, actor.user_id, actor.role, master.city_code,
-                                  **extra, **order))
+            actions.append(
+                Action(at(t), kind, actor.user_id, actor.role, master.city_code, **extra, **order)
+            )
     for _ in range(15):
         t = at(rng.uniform(0, 86_000))
         role = rng.choice(("customer", "master", "merchant"))
-        actor = Actor(next(next_id), role, rng.choice(cities), t, "h5" if role == "customer"
-                      else "android")
+        actor = Actor(
+            next(next_id), role, rng.choice(cities), t, "h5" if role == "customer" else "android"
+        )
         actors.append(actor)
         actions.append(Action(t, "register", actor.user_id, role, actor.city_code))
     actions.sort(key=lambda a: (a.ts, a.user_id, a.kind))
@@ -142,8 +183,11 @@ LAST = DAY + timedelta(days=MAX_ARRIVAL_DELAY_DAYS)
 
 
 def digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def read_lines(path: Path) -> list[str]:
@@ -188,13 +232,16 @@ def app_entries(day: tuple[Path, dict]) -> dict[str, list[tuple[str, list[str]]]
 
 @pytest.fixture(scope="module")
 def validators() -> dict[str, Draft202012Validator]:
-    return {p.stem: Draft202012Validator(json.loads(p.read_text(encoding="utf-8")))
-            for p in SCHEMAS.glob("*.json")}
+    return {
+        p.stem: Draft202012Validator(json.loads(p.read_text(encoding="utf-8")))
+        for p in SCHEMAS.glob("*.json")
+    }
 
 
 @pytest.fixture(scope="module")
-def checked(events: list[str], validators: dict[str, Draft202012Validator]
-            ) -> list[tuple[dict | None, bool | None]]:
+def checked(
+    events: list[str], validators: dict[str, Draft202012Validator]
+) -> list[tuple[dict | None, bool | None]]:
     """Each event line parsed (None: not JSON) and checked against its schema (None: an event
     the plan does not know)."""
     out: list[tuple[dict | None, bool | None]] = []
@@ -214,15 +261,17 @@ def checked(events: list[str], validators: dict[str, Draft202012Validator]
 
 def test_same_inputs_write_the_same_bytes(day: tuple[Path, dict], tmp_path: Path) -> None:
     out, truth = day
-    again = generate_traffic_day(CONFIG, DAY, list(ACTIONS), list(reversed(ACTORS)), tmp_path,
-                                 DAY, LAST)
+    again = generate_traffic_day(
+        CONFIG, DAY, list(ACTIONS), list(reversed(ACTORS)), tmp_path, DAY, LAST
+    )
     assert digests(tmp_path) == digests(out)
     assert again == truth
     assert json.loads(json.dumps(truth)) == truth
 
 
-def test_writing_a_range_in_pieces_gives_the_same_files(day: tuple[Path, dict],
-                                                        tmp_path: Path) -> None:
+def test_writing_a_range_in_pieces_gives_the_same_files(
+    day: tuple[Path, dict], tmp_path: Path
+) -> None:
     """A run of days D..D+1 and a later append of D+2.. write exactly what one run writes."""
     out, truth = day
     first = generate_traffic_day(CONFIG, DAY, ACTIONS, ACTORS, tmp_path, DAY, DAY + timedelta(1))
@@ -252,15 +301,20 @@ def test_late_events_are_filed_under_the_day_they_arrive(day: tuple[Path, dict])
 
 
 def test_events_pass_their_schema_except_the_planned_violations(
-        events: list[str], checked: list[tuple[dict | None, bool | None]]) -> None:
+    events: list[str], checked: list[tuple[dict | None, bool | None]]
+) -> None:
     failures = sum(1 for _event, ok in checked if ok is False)
     assert failures == round(CONFIG.faults.schema_violation * len(events))
 
 
 def test_action_events_carry_the_business_facts(
-        checked: list[tuple[dict | None, bool | None]]) -> None:
-    submitted = {event["props"]["order_no"]: event for event, ok in checked
-                 if ok and event["event"] == "order_submit"}
+    checked: list[tuple[dict | None, bool | None]],
+) -> None:
+    submitted = {
+        event["props"]["order_no"]: event
+        for event, ok in checked
+        if ok and event["event"] == "order_submit"
+    }
     orders = [a for a in ACTIONS if a.kind == "order_submit"]
     # A few order_submit events are lost to faults (corrupted lines, schema violations).
     assert len(submitted) >= 0.95 * len(orders)
@@ -268,10 +322,13 @@ def test_action_events_carry_the_business_facts(
         event = submitted.get(action.order_no)
         if event is not None:
             assert event["user_id"] == str(action.user_id)
-            assert (event["props"]["city"], event["props"]["category"]) == \
-                (action.city_code, action.category_code)
-    phones = [e["props"]["contact_phone"] for e in submitted.values()
-              if "contact_phone" in e["props"]]
+            assert (event["props"]["city"], event["props"]["category"]) == (
+                action.city_code,
+                action.category_code,
+            )
+    phones = [
+        e["props"]["contact_phone"] for e in submitted.values() if "contact_phone" in e["props"]
+    ]
     assert phones and all(re.fullmatch(r"1[3-9]\d{9}", p) for p in phones)
 
 
@@ -290,9 +347,15 @@ def test_nginx_lines_follow_the_log_format(nginx: list[str]) -> None:
 
 
 def test_app_log_entries_follow_the_logback_pattern(
-        app_entries: dict[str, list[tuple[str, list[str]]]]) -> None:
-    assert set(app_entries) == {"order-service", "pay-service", "master-service",
-                                "user-service", "search-service"}
+    app_entries: dict[str, list[tuple[str, list[str]]]],
+) -> None:
+    assert set(app_entries) == {
+        "order-service",
+        "pay-service",
+        "master-service",
+        "user-service",
+        "search-service",
+    }
     for entries in app_entries.values():
         for header, continuation in entries:
             level = APP_HEADER.match(header)["level"]
@@ -303,7 +366,8 @@ def test_app_log_entries_follow_the_logback_pattern(
 
 
 def test_every_500_has_a_stack_trace_with_its_trace_id(
-        nginx: list[str], app_entries: dict[str, list[tuple[str, list[str]]]]) -> None:
+    nginx: list[str], app_entries: dict[str, list[tuple[str, list[str]]]]
+) -> None:
     errors: dict[str, set[str]] = {}
     for service, entries in app_entries.items():
         for header, continuation in entries:
@@ -322,12 +386,16 @@ def test_every_500_has_a_stack_trace_with_its_trace_id(
 
 
 def test_every_order_submit_has_its_request_and_its_service_log(
-        nginx: list[str], app_entries: dict[str, list[tuple[str, list[str]]]]) -> None:
+    nginx: list[str], app_entries: dict[str, list[tuple[str, list[str]]]]
+) -> None:
     created = {}
     for header, _ in app_entries["order-service"]:
         m = APP_HEADER.match(header)
-        found = re.match(r"\[traceId=(\w+)\] Order created orderNo=(\w+) merchantId=(\d+) "
-                         r"category=(\w+) city=(\w+)", m["message"])
+        found = re.match(
+            r"\[traceId=(\w+)\] Order created orderNo=(\w+) merchantId=(\d+) "
+            r"category=(\w+) city=(\w+)",
+            m["message"],
+        )
         if found:
             created[found[2]] = found
     requests = {}
@@ -337,8 +405,11 @@ def test_every_order_submit_has_its_request_and_its_service_log(
             requests[m["request_id"]] = m
     for action in (a for a in ACTIONS if a.kind == "order_submit"):
         log = created[action.order_no]
-        assert (int(log[3]), log[4], log[5]) == \
-            (action.user_id, action.category_code, action.city_code)
+        assert (int(log[3]), log[4], log[5]) == (
+            action.user_id,
+            action.category_code,
+            action.city_code,
+        )
         request = requests[log[1]]
         assert request["request"].startswith("POST /api/v1/orders HTTP/")
         assert request["status"] == "201"
@@ -358,8 +429,8 @@ def test_routing_sends_every_action_to_its_service() -> None:
 
 
 def test_fault_rates_measured_from_the_files_match_the_configuration(
-        events: list[str], nginx: list[str],
-        checked: list[tuple[dict | None, bool | None]]) -> None:
+    events: list[str], nginx: list[str], checked: list[tuple[dict | None, bool | None]]
+) -> None:
     seen: dict[str, int] = Counter()
     measured = Counter()
     for event, ok in checked:
@@ -381,17 +452,31 @@ def test_fault_rates_measured_from_the_files_match_the_configuration(
     measured["duplicate"] = sum(n - 1 for n in seen.values())
     measured["log_malformed"] = sum(1 for line in nginx if not NGINX_LINE.match(line))
     rates = CONFIG.faults
-    for name in ("malformed", "unknown_event", "schema_violation", "bot", "duplicate", "late",
-                 "clock_skew"):
+    for name in (
+        "malformed",
+        "unknown_event",
+        "schema_violation",
+        "bot",
+        "duplicate",
+        "late",
+        "clock_skew",
+    ):
         expected = getattr(rates, name)
         assert measured[name] / len(events) == pytest.approx(expected, rel=0.1), name
-    assert measured["log_malformed"] / len(nginx) == \
-        pytest.approx(rates.log_malformed, rel=0.1)
+    assert measured["log_malformed"] / len(nginx) == pytest.approx(rates.log_malformed, rel=0.1)
 
 
 def test_fault_rates_follow_a_different_configuration(tmp_path: Path) -> None:
-    rates = FaultRates(duplicate=0.05, late=0.04, clock_skew=0.0, malformed=0.01,
-                       unknown_event=0.0, schema_violation=0.02, bot=0.05, log_malformed=0.01)
+    rates = FaultRates(
+        duplicate=0.05,
+        late=0.04,
+        clock_skew=0.0,
+        malformed=0.01,
+        unknown_event=0.0,
+        schema_violation=0.02,
+        bot=0.05,
+        log_malformed=0.01,
+    )
     config = SimulationConfig(start=DAY, days=1, scale=0.01, seed=3, faults=rates)
     actions, actors = make_day(seed=11, orders=150)
     truth = generate_traffic_day(config, DAY, actions, actors, tmp_path, DAY, LAST)
@@ -434,14 +519,16 @@ def recompute_dau(checked: list[tuple[dict | None, bool | None]]) -> dict[str, i
 
 
 def test_daily_active_users_recomputed_from_the_files_match_the_truth(
-        day: tuple[Path, dict], checked: list[tuple[dict | None, bool | None]]) -> None:
+    day: tuple[Path, dict], checked: list[tuple[dict | None, bool | None]]
+) -> None:
     _, truth = day
     assert recompute_dau(checked) == truth["dau_by_platform"]
     assert all(n > 0 for n in truth["dau_by_platform"].values())
 
 
 def test_requests_per_service_recomputed_from_the_files_match_the_truth(
-        day: tuple[Path, dict], nginx: list[str]) -> None:
+    day: tuple[Path, dict], nginx: list[str]
+) -> None:
     _, truth = day
     requests, errors = Counter(), Counter()
     for line in nginx:
@@ -463,17 +550,20 @@ def test_volume_follows_the_scale(day: tuple[Path, dict]) -> None:
     assert truth["nginx_lines"] == pytest.approx(expected, rel=0.1)
 
 
-def test_a_real_day_of_the_world_simulation(tmp_path: Path,
-                                            validators: dict[str, Draft202012Validator]) -> None:
+def test_a_real_day_of_the_world_simulation(
+    tmp_path: Path, validators: dict[str, Draft202012Validator]
+) -> None:
     world_module = pytest.importorskip("simulator.world")
-    config = SimulationConfig(start=DAY, days=2, scale=0.01, seed=5,
-                              faults=FaultRates(malformed=0, schema_violation=0))
+    config = SimulationConfig(
+        start=DAY, days=2, scale=0.01, seed=5, faults=FaultRates(malformed=0, schema_violation=0)
+    )
     world = world_module.World(config)
     world.simulate_day(DAY)
     out = world.simulate_day(DAY + timedelta(days=1))
     generate_traffic_day(config, out.day, out.actions, out.actors, tmp_path, out.day, out.day)
-    lines = [line for path in sorted(tmp_path.glob("events/*/*/*/*.gz"))
-             for line in read_lines(path)]
+    lines = [
+        line for path in sorted(tmp_path.glob("events/*/*/*/*.gz")) for line in read_lines(path)
+    ]
     assert lines
     for line in lines:
         event = json.loads(line)
