@@ -949,37 +949,9 @@ class World:
         if r.random() < p_complaint:
             self._complain(ctx, master, customer_user, t_done, payment_id, paid_at, amount, on_time)
 
-    def _pay(self, ctx: _OrderContext, t_done: datetime, amount: Decimal):
-        r = self.rng
-        t = t_done + timedelta(seconds=r.randint(600, 6 * 3600))
-        channel = r.choices(
-            ("wechat", "alipay", "balance", "bank_transfer"), (0.45, 0.3, 0.2, 0.05)
-        )[0]
-        if r.random() < 0.02:  # a failed attempt first (bank declined, insufficient balance)
-            pid = self._next_id("payment")
-            self._insert(
-                t,
-                "payment",
-                {
-                    "id": pid,
-                    "payment_no": f"PAY{t:%Y%m%d}{pid:010d}",
-                    "order_id": ctx.order["id"],
-                    "merchant_id": ctx.merchant.id,
-                    "amount": amount,
-                    "channel": channel,
-                    "status": "pending",
-                    "paid_at": None,
-                    "created_at": t,
-                    "updated_at": t,
-                },
-            )
-            self._update(
-                t + timedelta(seconds=r.randint(3, 40)), "payment", pid, {"status": "failed"}
-            )
-            t += timedelta(seconds=r.randint(300, 1800))
-            channel = "wechat"
+    def _open_payment(self, ctx: _OrderContext, t: datetime, amount: Decimal, channel: str) -> int:
+        """A pending payment row: the merchant pressed "pay"."""
         pid = self._next_id("payment")
-        paid_at = t + timedelta(seconds=r.randint(2, 60))
         self._insert(
             t,
             "payment",
@@ -996,6 +968,23 @@ class World:
                 "updated_at": t,
             },
         )
+        return pid
+
+    def _pay(self, ctx: _OrderContext, t_done: datetime, amount: Decimal):
+        r = self.rng
+        t = t_done + timedelta(seconds=r.randint(600, 6 * 3600))
+        channel = r.choices(
+            ("wechat", "alipay", "balance", "bank_transfer"), (0.45, 0.3, 0.2, 0.05)
+        )[0]
+        if r.random() < 0.02:  # a failed attempt first (bank declined, insufficient balance)
+            pid = self._open_payment(ctx, t, amount, channel)
+            self._update(
+                t + timedelta(seconds=r.randint(3, 40)), "payment", pid, {"status": "failed"}
+            )
+            t += timedelta(seconds=r.randint(300, 1800))
+            channel = "wechat"
+        pid = self._open_payment(ctx, t, amount, channel)
+        paid_at = t + timedelta(seconds=r.randint(2, 60))
         self._update(paid_at, "payment", pid, {"status": "success", "paid_at": paid_at})
         self._act(
             paid_at,
