@@ -1,0 +1,88 @@
+{#- Reading the lake.
+
+    Every relational source table is declared once, in models/ods/<source>/_<source>__sources.yml,
+    with `meta.external_location` = read_parquet over lake/raw/<kind>/<source>/<table>/dt=*/.
+    `lake_table` is how an ODS model reads one: the source() relation when the lake holds at
+    least one partition of it, otherwise an empty relation typed from the columns declared in
+    the sources YAML. A post-split table has no partition before the split (and a legacy one
+    none in a lake started after it); its ODS model then builds empty instead of failing.
+-#}
+{% macro lake_table(source_name, table_name) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute or not var('lake_lookup') -%}
+        {{- return(relation) -}}
+    {%- endif -%}
+    {%- if lake_partitions(relation) > 0 -%}
+        {{- return(relation) -}}
+    {%- endif -%}
+    {{- return(empty_source(source_name, table_name)) -}}
+{%- endmacro %}
+
+
+{#- The number of parquet files behind a lake source relation (its read_parquet glob). -#}
+{% macro lake_partitions(relation) -%}
+    {%- set pattern = relation.render().split("'")[1] -%}
+    {%- set result = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
+    {{- return(result.columns[0].values()[0]) -}}
+{%- endmacro %}
+
+
+{% macro empty_source(source_name, table_name) -%}
+    {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
+    {%- if not node.columns -%}
+        {{ exceptions.raise_compiler_error(
+            "source " ~ source_name ~ "." ~ table_name ~ " has no partition in the lake and "
+            ~ "no declared columns to build an empty relation from") }}
+    {%- endif -%}
+    (
+        select
+        {%- for column in node.columns.values() %}
+            cast(null as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
+        {%- endfor %}
+        where false
+    )
+{%- endmacro %}
+
+
+{#- The current state of a table extracted in full every night: its newest partition. -#}
+{% macro latest_snapshot(relation_cte) -%}
+    select * from {{ relation_cte }}
+    where dt = (select max(dt) from {{ relation_cte }})
+{%- endmacro %}
+
+
+{#- The current state of a table extracted incrementally: every partition, the newest version of
+    each primary key by the cursor column, then by partition (a later extract of an unchanged
+    row wins). -#}
+{% macro latest_version(relation_cte, key, cursor) -%}
+    select * from {{ relation_cte }}
+    qualify row_number() over (
+        partition by {{ key }}
+        order by {{ cursor }} desc nulls last, dt desc
+    ) = 1
+{%- endmacro %}
+
+
+{#- CDC tables (mode cdc, MySQL only; ingest/README.md, "CDC records"): the current state is the
+    table's snapshot (its newest full partition under lake/raw/<kind>/) with the binlog changes
+    since (lake/raw/cdc/<source>/<table>/) applied, deletes honoured: the newest change per key
+    (by binlog file, position, row) replaces the snapshot's row, or removes it if a delete.
+    `snapshot_cte` and `changes_cte` are import CTEs; `key` a column list. The embedded default
+    (SQLite) has no CDC tables, so no model calls this yet; a MySQL deployment's ODS model for a
+    `mode: cdc` table does, with the same shape as latest_snapshot / latest_version. -#}
+{% macro snapshot_plus_changes(snapshot_cte, changes_cte, key) -%}
+    select * exclude (dt)
+    from {{ snapshot_cte }}
+    where dt = (select max(snapshot_rows.dt) from {{ snapshot_cte }} as snapshot_rows)
+        and ({{ key }}) not in (
+            select ({{ key }}) from {{ changes_cte }}
+        )
+    union all by name
+    select * exclude (_op, _binlog_file, _binlog_pos, _row, _commit_at, _before, dt)
+    from {{ changes_cte }}
+    qualify row_number() over (
+        partition by {{ key }}
+        order by _binlog_file desc, _binlog_pos desc, _row desc
+    ) = 1
+        and _op != 'delete'
+{%- endmacro %}

@@ -1,0 +1,50 @@
+{#- Status changes from the monolith and svc_order, status codes as names; the svc_order row
+    wins for migrated history. -#}
+with
+
+legacy as (
+    select * from {{ ref('ods_shifu__order_status_log') }}
+),
+
+split as (
+    select * from {{ ref('ods_svc_order__order_status_history') }}
+),
+
+order_statuses as (
+    select * from {{ ref('source_status_codes') }}
+    where status_domain = 'order'
+),
+
+split_conformed as (
+    select
+        split.* exclude (from_status_code, to_status_code, lake_dt),
+        from_statuses.status_name as from_status,
+        to_statuses.status_name as to_status,
+        1 as source_priority
+    from split
+    left join order_statuses as from_statuses
+        on split.from_status_code = from_statuses.status_code
+    left join order_statuses as to_statuses
+        on split.to_status_code = to_statuses.status_code
+),
+
+legacy_conformed as (
+    select
+        legacy.* exclude (lake_dt),
+        2 as source_priority
+    from legacy
+),
+
+unioned as (
+    select * from split_conformed
+    union all by name
+    select * from legacy_conformed
+),
+
+deduplicated as (
+    select * exclude (source_priority)
+    from unioned
+    qualify row_number() over (partition by status_change_id order by source_priority) = 1
+)
+
+select * from deduplicated

@@ -1,0 +1,24 @@
+with
+
+source as (
+    select * from {{ lake_table('shifu', 'review') }}
+),
+
+current_rows as (
+    {{ latest_snapshot('source') }}
+),
+
+renamed as (
+    select
+        cast(id as bigint) as review_id,
+        cast(order_id as bigint) as order_id,
+        cast(master_id as bigint) as master_id,
+        cast(customer_id as bigint) as customer_id,
+        cast(score as integer) as score,
+        {{ pii_free_text('content') }} as content,
+        cast(created_at as timestamp) as created_at,
+        dt as lake_dt
+    from current_rows
+)
+
+select * from renamed

@@ -1,0 +1,28 @@
+with
+
+source as (
+    select * from {{ lake_table('svc_order', 'order_complaint') }}
+),
+
+current_rows as (
+    {{ latest_version('source', 'id', 'gmt_modified') }}
+),
+
+renamed as (
+    select
+        cast(id as bigint) as complaint_id,
+        cast(order_id as bigint) as order_id,
+        cast(master_id as bigint) as master_id,
+        cast(complainant_role as varchar) as complainant_role,
+        cast(complaint_type as varchar) as complaint_type,
+        {{ pii_free_text('content') }} as content,
+        cast(complaint_status as varchar) as complaint_status,
+        cast(resolution as varchar) as resolution,
+        cast(resolve_time as timestamp) as resolved_at,
+        cast(gmt_create as timestamp) as created_at,
+        cast(gmt_modified as timestamp) as updated_at,
+        dt as lake_dt
+    from current_rows
+)
+
+select * from renamed
