@@ -3,7 +3,9 @@
     python -m ingest relational --source-url URL --source NAME --tables all|t1,t2 \\
         --mode full|incremental --dt 2026-11-01 [--database DB] [--cursor updated_at]
     python -m ingest cdc --source-url URL --source NAME --database DB [--start-position F:POS]
-    python -m ingest all --dt 2026-11-01            # every source in the sources YAML
+    python -m ingest logs --dt 2026-11-01 [--source-dir DIR]     # nginx + application logs
+    python -m ingest events --dt 2026-11-01 [--source-dir DIR]   # tracking events
+    python -m ingest all --dt 2026-11-01            # every source in the sources YAML + files
 
 Prints a summary table (table, mode, status, rows, bytes, seconds); exits 1 if a table failed.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from ingest import identifiers, sources
 from ingest.relational import Source, TableResult, extract_tables
@@ -41,8 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     cdc.add_argument("--database", required=True, help="the MySQL database to follow")
     cdc.add_argument("--tables", default="all")
     cdc.add_argument("--start-position", help="FILE:POS when there is no saved position")
+    for name, text in (("logs", "nginx and application logs"), ("events", "tracking events")):
+        files = sub.add_parser(name, help=f"{text} of one day into the lake")
+        files.add_argument("--dt", type=date.fromisoformat, required=True)
+        files.add_argument("--source-dir", help="default $SHIFU_DATA_DIR/sources")
     everything = sub.add_parser("all", help="every source and table in the sources YAML")
     everything.add_argument("--dt", type=date.fromisoformat, required=True)
+    everything.add_argument("--source-dir", help="log and event files (logs, events)")
     everything.add_argument(
         "--config", help="sources YAML (default $SHIFU_SOURCES_FILE or config/sources.yml)"
     )
@@ -103,12 +111,38 @@ def _run(args) -> list[TableResult]:
             names,
             start_position=args.start_position,
         )
-    config = sources.load(args.config and __import__("pathlib").Path(args.config))
+    if args.command in ("logs", "events"):
+        return _run_files(args.command, args)
+    config = sources.load(Path(args.config) if args.config else None)
     results = []
     for source_config in config.values():
         source = Source.from_config(source_config)
-        results += extract_tables(source, list(source_config.tables.values()), args.dt)
-    return results
+        tables = list(source_config.tables.values())
+        batch = [t for t in tables if t.mode != "cdc"]
+        if batch:
+            results += extract_tables(source, batch, args.dt)
+        followed = [t for t in tables if t.mode == "cdc"]
+        if followed:
+            from ingest import cdc
+
+            results += cdc.sync(source, followed, args.dt)
+    return results + _run_files("logs", args) + _run_files("events", args)
+
+
+def _run_files(kind: str, args) -> list:
+    """Log or event files of one day (ingest.logs, ingest.events)."""
+    from pathlib import Path
+
+    from ingest import lake
+
+    source_dir = Path(args.source_dir) if args.source_dir else lake.data_dir() / "sources"
+    if kind == "logs":
+        from ingest.logs import ingest_logs
+
+        return ingest_logs(source_dir, args.dt)
+    from ingest.events import ingest_events
+
+    return [ingest_events(source_dir, args.dt)]
 
 
 def print_summary(results: list[TableResult]) -> None:

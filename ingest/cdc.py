@@ -2,26 +2,34 @@
 
 We read the binlog as a replica (python-mysql-replication) from the saved position to the
 server's position at the start of the run, one transaction at a time. Each row change becomes a
-record: `_op` (insert | update | delete), `_binlog_file`, `_binlog_pos` (the rows event's start
-offset), `_row` (index of the row in the event), `_commit_at` (the event time in Asia/Shanghai
-wall time; the simulator's SET timestamp makes it the commit time), and the row images
-`_before` / `_after` as JSON text (DECIMAL as exact strings, times as ISO wall time, bytes as
-\\x-hex, SET as a list). Partitions are by `_commit_at`'s date.
+typed record, so that ODS merges snapshot and changes with plain SQL:
 
-Exactly once: a run merges its records with the partition already in the lake and keeps one
-record per (file, pos, row), ordered by position, so a replayed or overlapping range adds
-nothing; the saved position moves only after the partitions are in place. A position purged
-from the server fails loudly with the commands that re-snapshot and restart.
+    _op           insert | update | delete
+    _binlog_file, _binlog_pos, _row    the rows event's file and start offset, the row's index
+    _commit_at    the event time in Asia/Shanghai wall time (the commit time)
+    <columns>     the table's own columns with the snapshot's Arrow types (ingest/mysql_scan.py):
+                  the row after the change, or the row deleted for a delete
+    _before       updates only: the row before, as JSON text (DECIMAL as exact strings, times as
+                  ISO wall time, bytes as \\x-hex)
+
+Partitions are by `_commit_at`'s date. Exactly once: a run merges its records with the partition
+already in the lake and keeps one record per (file, pos, row), ordered by position, so a replayed
+or overlapping range adds nothing; the saved position moves only after the partitions are in
+place. A position purged from the server fails loudly with the commands that re-snapshot and
+restart. `sync` is what `python -m ingest all` runs for `mode: cdc` tables: the initial snapshot
+of a table the lake does not have yet, then the changes since the saved position.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,14 +43,16 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import RotateEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from ingest import extensions, identifiers, lake
-from ingest.relational import TableResult
-from ingest.sources import parse_url, redact, scrub
+from ingest import extensions, identifiers, lake, mysql_scan
+from ingest.identifiers import quote
+from ingest.relational import Source, TableResult, extract_tables
+from ingest.sources import TableConfig, parse_url, redact, scrub
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_TIME_ZONE = "+08:00"  # MySQL TIMESTAMP columns in Shanghai wall time, as snapshots
 STAGE_ROWS = 50_000
 KEY = ("_binlog_file", "_binlog_pos", "_row")
-SCHEMA = pa.schema(
+META = pa.schema(
     [
         ("_op", pa.string()),
         ("_binlog_file", pa.string()),
@@ -50,7 +60,6 @@ SCHEMA = pa.schema(
         ("_row", pa.int32()),
         ("_commit_at", pa.timestamp("us")),
         ("_before", pa.string()),
-        ("_after", pa.string()),
     ]
 )
 OPS = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
@@ -60,22 +69,47 @@ class CdcError(RuntimeError):
     """CDC cannot continue without an operator (no start position, purged binlog)."""
 
 
+def sync(source: Source, tables: list[TableConfig], dt: date) -> list[TableResult]:
+    """The `mode: cdc` tables of a MySQL source, as `python -m ingest all` runs them: a full
+    snapshot of each table the lake has none of yet (it records the binlog position taken
+    before it), then the binlog changes since the saved position (or since the oldest of those
+    snapshots, on the first run)."""
+    results = []
+    missing = [t for t in tables if not _has_snapshot(source.name, t.name)]
+    if missing:
+        results = extract_tables(source, [replace(t, mode="full") for t in missing], dt)
+        for result in results:
+            result.mode = "cdc-initial"
+    names = [t.name for t in tables]
+    changes = capture(source.url, source.name, source.schema, names, time_zone=source.time_zone)
+    seen = {r.table for r in changes}
+    if "*" not in seen:  # one failure for the whole capture is reported as such
+        changes += [TableResult(source.name, n, "cdc", "ok") for n in names if n not in seen]
+    return results + changes
+
+
+def _has_snapshot(source: str, table: str) -> bool:
+    manifest = lake.latest_manifest(lake.lake_dir() / "raw" / "mysql" / source / table, "full")
+    return bool(manifest and manifest.get("binlog_position"))
+
+
 def capture(
     url: str,
     source: str,
     database: str,
     tables: list[str] | None = None,
     start_position: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> list[TableResult]:
     """Land the binlog's row changes since the saved position; returns one result per table."""
     settings = _connection_settings(url)
     started = time.monotonic()
     try:
-        start = _start_position(source, database, url, start_position)
+        start = _start_position(source, database, url, start_position, tables)
         end = _check_position(settings, start, source, database, url)
         staging = lake.lake_dir() / f".staging-cdc-{source}-{uuid.uuid4().hex[:8]}"
         try:
-            reached, counts = _read(settings, database, tables, start, end, staging)
+            reached, counts = _read(settings, database, tables, start, end, staging, time_zone)
             results = _publish(source, database, staging, start, reached, counts)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -122,8 +156,15 @@ def _connect(settings: dict[str, Any]) -> pymysql.Connection:
     )
 
 
-def _start_position(source: str, database: str, url: str, requested: str | None) -> tuple[str, int]:
-    """--start-position FILE:POS or `snapshot`; else the saved position; else the snapshot's."""
+def _start_position(
+    source: str,
+    database: str,
+    url: str,
+    requested: str | None,
+    tables: list[str] | None = None,
+) -> tuple[str, int]:
+    """--start-position FILE:POS or `snapshot`; else the saved position; else the oldest
+    position among the latest full snapshots (of `tables`, or of every table of the source)."""
     if requested and requested != "snapshot":
         file, _, pos = requested.rpartition(":")
         if not file or not pos.isdigit():
@@ -133,7 +174,9 @@ def _start_position(source: str, database: str, url: str, requested: str | None)
     if state and requested != "snapshot":
         return state["file"], int(state["pos"])
     positions = []
-    for table_dir in (lake.lake_dir() / "raw" / "mysql" / source).glob("*"):
+    for table_dir in sorted((lake.lake_dir() / "raw" / "mysql" / source).glob("*")):
+        if tables is not None and table_dir.name not in tables:
+            continue
         manifest = lake.latest_manifest(table_dir, mode="full")
         if manifest and manifest.get("binlog_position"):
             positions.append(
@@ -200,6 +243,98 @@ def _image(values: dict | None) -> str | None:
     return json.dumps(values, default=_encode, ensure_ascii=False, sort_keys=True)
 
 
+class TableImage:
+    """How a table's binlog row images become typed columns (the snapshot's Arrow types)."""
+
+    def __init__(self, table: str, columns: list[dict[str, Any]], time_zone: str) -> None:
+        self.table = table
+        self.offset = _zone_offset(time_zone)
+        self.converters: list[tuple[str, Any]] = []
+        fields = list(META)
+        for info in columns:
+            name = identifiers.validate(info["name"], f"column of {table}")
+            if name in META.names:
+                raise CdcError(f"table {table}: column {name} clashes with a CDC column")
+            planned = mysql_scan.column_plan(info)
+            arrow_type = planned.arrow_type if planned is not None else pa.string()
+            fields.append(pa.field(name, arrow_type))
+            self.converters.append((name, _converter(info, arrow_type, self.offset)))
+        self.schema = pa.schema(fields)
+
+    def values(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {name: convert(row.get(name)) for name, convert in self.converters}
+
+
+def _zone_offset(zone: str) -> timedelta:
+    sign = -1 if zone.startswith("-") else 1
+    hours, _, minutes = zone.lstrip("+-").partition(":")
+    return sign * timedelta(hours=int(hours), minutes=int(minutes or 0))
+
+
+def _converter(info: dict[str, Any], arrow_type: pa.DataType, offset: timedelta):
+    """value from python-mysql-replication -> the value the snapshot holds for that column."""
+    data_type = info["data_type"].lower()
+    column_type = info["column_type"].lower()
+    if data_type == "unknown":  # a table dropped since: no types to honour, text it is
+        return _loose_text
+    if data_type == "timestamp":  # the library gives naive UTC; the snapshot, session wall time
+        return lambda v: v + offset if isinstance(v, datetime) else None
+    if data_type in ("date", "datetime"):
+        return lambda v: v if isinstance(v, date) else None  # zero dates arrive as None
+    if data_type == "time":
+        digits = int(match.group(1)) if (match := re.search(r"\((\d)\)", column_type)) else 0
+        return lambda v: None if v is None else _time_text(v, digits)
+    if data_type == "bit":
+        if pa.types.is_boolean(arrow_type):
+            return lambda v: None if v is None else int(v, 2) != 0
+        size = (int(re.search(r"\((\d+)\)", column_type).group(1)) + 7) // 8
+        return lambda v: None if v is None else int(v, 2).to_bytes(size, "big")
+    if data_type == "set":
+        members = [
+            m.replace("''", "'") for m in re.findall(r"'((?:[^']|'')*)'", info["column_type"])
+        ]
+        # The library gives a Python set (None for the empty set); MySQL's text is in
+        # definition order.
+        return lambda v: None if v is None else ",".join(m for m in members if m in v)
+    if pa.types.is_string(arrow_type):
+        return _text
+    if pa.types.is_binary(arrow_type):
+        return lambda v: v.encode() if isinstance(v, str) else v
+    return lambda v: v
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8")
+    return json.dumps(value, default=_encode, ensure_ascii=False)  # MySQL's JSON type
+
+
+def _loose_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return _encode(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_encode, ensure_ascii=False)
+    return str(_encode(value)) if not isinstance(value, int | float) else str(value)
+
+
+def _time_text(value: timedelta, digits: int) -> str:
+    """A TIME as MySQL prints it: [-]HH:MM:SS[.fraction]."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
+    seconds, fraction = divmod(micros, 1_000_000)
+    hours, rest = divmod(seconds, 3600)
+    text = f"{sign}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return text + f".{fraction:06d}"[: digits + 1] if digits else text
+
+
 def _read(
     settings,
     database: str,
@@ -207,13 +342,27 @@ def _read(
     start: tuple[str, int],
     end: tuple[str, int],
     staging: Path,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> tuple[tuple[str, int], dict]:
-    """Stream from `start` to `end`, staging records per table as Parquet; returns the
+    """Stream from `start` to `end`, staging typed records per table as Parquet; returns the
     position after the last complete transaction read and per-table op counts."""
     staging.mkdir(parents=True)
     buffers: dict[str, list[dict]] = defaultdict(list)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seq = defaultdict(int)
+    images: dict[str, TableImage] = {}
+    metadata = _connect(settings)
+
+    def image_of(table: str, event) -> TableImage:
+        if table not in images:
+            columns = mysql_scan.table_columns(metadata, database, table)
+            if not columns:
+                # Dropped since (the legacy tables after the split): its last changes still
+                # land, every column as text, rather than failing the whole capture.
+                unknown = {"data_type": "unknown", "column_type": "", "precision": None}
+                columns = [{**unknown, "name": c.name, "scale": None} for c in event.columns]
+            images[table] = TableImage(table, columns, time_zone)
+        return images[table]
 
     def flush(table: str) -> None:
         rows = buffers.pop(table, [])
@@ -221,7 +370,8 @@ def _read(
             folder = staging / table
             folder.mkdir(exist_ok=True)
             pq.write_table(
-                pa.Table.from_pylist(rows, schema=SCHEMA), folder / f"{seq[table]:06d}.parquet"
+                pa.Table.from_pylist(rows, schema=images[table].schema),
+                folder / f"{seq[table]:06d}.parquet",
             )
             seq[table] += 1
 
@@ -249,12 +399,15 @@ def _read(
                     break
                 continue
             table = identifiers.validate(event.table, "table name from the binlog")
+            image = image_of(table, event)
             op = OPS[type(event)]
             pos = event.packet.log_pos - event.event_size
             commit_at = datetime.fromtimestamp(event.timestamp, SHANGHAI).replace(tzinfo=None)
             for index, row in enumerate(event.rows):
-                before = row.get("before_values", row["values"] if op == "delete" else None)
-                after = row.get("after_values", row["values"] if op == "insert" else None)
+                if op == "update":
+                    values, before = row["after_values"], _image(row["before_values"])
+                else:
+                    values, before = row["values"], None
                 buffers[table].append(
                     {
                         "_op": op,
@@ -262,8 +415,8 @@ def _read(
                         "_binlog_pos": pos,
                         "_row": index,
                         "_commit_at": commit_at,
-                        "_before": _image(before),
-                        "_after": _image(after),
+                        "_before": before,
+                        **image.values(values),
                     }
                 )
                 counts[table][op] += 1
@@ -271,6 +424,7 @@ def _read(
                 flush(table)
     finally:
         stream.close()
+        metadata.close()
     for table in list(buffers):
         flush(table)
     return reached, counts
@@ -294,13 +448,21 @@ def _publish(
                 ).fetchall()
             ]
             result = TableResult(source, table, "cdc", "ok")
+            staged_schema = pq.read_schema(staged[0])
             for day in days:
                 path = lake.partition_path("cdc", source, table, day)
                 existing = [str(p) for p in lake.iter_partition_files(path)]
+                # A column added since the partition was written: union by name, NULL before.
+                schema = pa.unify_schemas([staged_schema, *(pq.read_schema(p) for p in existing)])
+                columns = ", ".join(quote(n, "duckdb") for n in schema.names)
                 reader = con.execute(
-                    f"""SELECT * FROM read_parquet(?)
+                    # A record both staged and in the lake: keep the staged one (it has the
+                    # current columns); staged paths (lake/.staging-cdc-*) sort first.
+                    f"""SELECT {columns}
+                        FROM read_parquet(?, union_by_name = true, filename = true)
                         WHERE CAST(_commit_at AS DATE) = ?
-                        QUALIFY row_number() OVER (PARTITION BY {", ".join(KEY)}) = 1
+                        QUALIFY row_number() OVER (
+                            PARTITION BY {", ".join(KEY)} ORDER BY filename) = 1
                         ORDER BY {", ".join(KEY)}""",
                     [staged + existing, day],
                 ).to_arrow_reader(65_536)
@@ -322,7 +484,7 @@ def _publish(
                         "started_at": lake.now_utc(),
                         "code_version": lake.code_version(),
                     },
-                    schema=SCHEMA,
+                    schema=schema,
                 )
                 result.bytes += sum(f["bytes"] for f in manifest["files"])
             result.rows = sum(counts[table].values())

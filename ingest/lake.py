@@ -132,6 +132,8 @@ class PartitionWriter:
     _tmp: Path | None = None
     _writer: pq.ParquetWriter | None = None
     _file_rows: int = 0
+    _pending: list[pa.Table] = field(default_factory=list)
+    _pending_rows: int = 0
 
     def __enter__(self) -> PartitionWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,23 +155,54 @@ class PartitionWriter:
         return self._tmp
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
-        """Append rows; the first batch fixes the schema unless one was given."""
+        """Append rows; the first batch fixes the schema unless one was given.
+
+        Rows are buffered up to one row group: row groups (and files) hold fixed row counts
+        whatever the sizes of the batches, so the bytes depend on the rows alone."""
         if self.schema is None:
             self.schema = batch.schema
         elif batch.schema != self.schema:
             batch = batch.cast(self.schema)
-        offset = 0
-        while offset < batch.num_rows:
-            if self._writer is None:
-                self._open_file()
-            take = min(batch.num_rows - offset, self.rows_per_file - self._file_rows)
-            chunk = batch.slice(offset, take)
-            self._writer.write(chunk, row_group_size=self.rows_per_row_group)
-            self._file_rows += take
-            self.row_count += take
-            offset += take
-            if self._file_rows >= self.rows_per_file:
-                self._close_file()
+        if batch.num_rows == 0:
+            return
+        if isinstance(batch, pa.RecordBatch):
+            batch = pa.Table.from_batches([batch])
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.row_count += batch.num_rows
+        while self._pending_rows and self._pending_rows >= self._group_rows():
+            self._write_group(self._group_rows())
+
+    def _group_rows(self) -> int:
+        return min(self.rows_per_row_group, self.rows_per_file - self._file_rows)
+
+    def _write_group(self, rows: int) -> None:
+        pending = pa.concat_tables(self._pending)
+        # One contiguous chunk per column: page boundaries must not follow the batch sizes.
+        group = pending.slice(0, rows).combine_chunks()
+        rest = pending.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+        if self._writer is None:
+            self._open_file()
+        self._writer.write_table(group, row_group_size=rows)
+        self._file_rows += rows
+        if self._file_rows >= self.rows_per_file:
+            self._close_file()
+
+    def add_part(self, name: str, rows: int) -> None:
+        """Adopt a Parquet file written straight into `tmp_dir` (by a worker process) as the
+        next part of the partition; not to be mixed with `write()`."""
+        assert self._writer is None and not self._pending, "add_part after write()"
+        if self.files and name <= self.files[-1].name:
+            raise ValueError(f"parts must be added in name order: {name}")
+        size, digest = _size_and_sha256(self.tmp_dir / name)
+        self.files.append(FileEntry(name, size, digest, rows))
+        self.row_count += rows
+
+    def _flush(self) -> None:
+        while self._pending_rows:
+            self._write_group(min(self._pending_rows, self._group_rows()))
 
     def _open_file(self) -> None:
         name = f"part-{len(self.files):05d}.parquet"
@@ -182,10 +215,12 @@ class PartitionWriter:
         self._writer = None
         entry = self.files[-1]
         entry.rows = self._file_rows
+        self._file_rows = 0
         entry.bytes, entry.sha256 = _size_and_sha256(self.tmp_dir / entry.name)
 
     def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Finish the files, write `_manifest.json`, fsync, and swap the partition into place."""
+        self._flush()
         if self._writer is not None:
             self._close_file()
         if not self.files and self.schema is not None:
@@ -264,6 +299,18 @@ class QuarantineWriter:
         self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
         if len(self._pending) >= 10_000:
             self._flush()
+
+    def reject_table(self, table: pa.Table) -> None:
+        """Many rejects at once (a table of QUARANTINE_SCHEMA), after those already given."""
+        if table.num_rows == 0:
+            return
+        self._flush()
+        self._writer.write(table.cast(QUARANTINE_SCHEMA))
+        self.count += table.num_rows
+        for row in table.group_by("reason").aggregate([("reason", "count")]).to_pylist():
+            self.by_reason[row["reason"]] = (
+                self.by_reason.get(row["reason"], 0) + row["reason_count"]
+            )
 
     def _flush(self) -> None:
         if self._pending:

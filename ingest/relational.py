@@ -1,16 +1,18 @@
 """Relational tables (MySQL/MariaDB, PostgreSQL, SQLite) into the lake, one partition per table.
 
-The engine is DuckDB's scanner extensions, chosen by measurement (bench/ingest/README.md): the
-source runs our SELECT (window and ORDER BY primary key pushed down, values bound as
-parameters), DuckDB converts rows to Arrow in C++, and we stream fixed-size record batches into
-the partition writer, so memory stays flat whatever the table's size.
+Engines, chosen by measurement (bench/ingest/README.md): a MySQL table with a single integer
+primary key is read in key ranges by connectorx, two at a time (ingest/mysql_scan.py); every
+other table by DuckDB's scanner extensions: the source runs our SELECT (window and ORDER BY
+primary key pushed down), DuckDB converts rows to Arrow in C++, and we stream fixed-size record
+batches into the partition writer. Either way memory stays flat whatever the table's size.
 
 MySQL types keep their meaning: DECIMAL -> decimal128, DATETIME and TIMESTAMP -> wall time in
-the source's `time_zone` (default +08:00, Shanghai), unsigned BIGINT -> uint64, ENUM/SET/JSON/
-TIME -> text, BLOB and BIT(n>1) -> bytes (BIT big-endian), BIT(1) -> bool, YEAR -> int32,
-TINYINT(1) stays an integer. Zero and partial dates ('0000-00-00', '2026-00-15') become NULL and
-are counted per column in the manifest's `zero_dates`. A row the engine cannot convert fails the
-table loudly (nothing is quarantined, so accepted = read, rejected_count = 0).
+the source's `time_zone` (default +08:00, Shanghai), unsigned BIGINT -> uint64, ENUM/SET/JSON
+and TIME (as MySQL prints it) -> text, BLOB and BIT(n>1) -> bytes (BIT big-endian), BIT(1) ->
+bool, YEAR -> int32, TINYINT(1) stays an integer. PostgreSQL timestamptz -> Asia/Shanghai wall
+time. Zero and partial dates ('0000-00-00', '2026-00-15') become NULL and are counted per column
+in the manifest's `zero_dates`. A row the engine cannot convert fails the table loudly (nothing
+is quarantined, so accepted = read, rejected_count = 0). Types: ingest/README.md.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pymysql
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import sqltypes
 
-from ingest import extensions, lake
+from ingest import extensions, lake, mysql_scan
 from ingest.identifiers import qualified, quote, validate
 from ingest.sources import SourceConfig, TableConfig, kind_of, parse_url, redact, scrub
 
@@ -35,6 +38,7 @@ BATCH_ROWS = 65_536
 ZERO_DATES = "__shifu_zero_dates"
 DATE_TYPES = {"DATE", "DATETIME", "TIMESTAMP"}
 DUCKDB_MEMORY_LIMIT = "512MB"
+BUSINESS_TIME_ZONE = "Asia/Shanghai"
 
 
 class SchemaDriftError(RuntimeError):
@@ -169,6 +173,7 @@ def extract_table(
                     "last_dt": dt.isoformat(),
                     "mode": table.mode,
                     "watermark": manifest.get("watermark"),
+                    "dates_as_text": manifest.get("dates_as_text", False),
                 }
             )
             lake.write_state(state, *state_key)
@@ -204,54 +209,124 @@ def _extract(
     if table.mode == "incremental":
         start = datetime.combine(dt, datetime.min.time())
         window = (start - timedelta(minutes=table.lookback_minutes), start + timedelta(days=1))
+    manifest = {
+        "source": source.name,
+        "table": table.name,
+        "kind": source.kind,
+        "dt": dt.isoformat(),
+        "mode": table.mode,
+        "rejected_count": 0,
+        "source_url": redact(source.url) if source.kind != "sqlite" else None,
+        "primary_key": key,
+        "cursor": table.cursor,
+        "watermark": {
+            "column": table.cursor,
+            "from": window[0].isoformat(sep=" "),
+            "to": window[1].isoformat(sep=" "),
+        }
+        if window
+        else None,
+        "started_at": started_at,
+        "code_version": lake.code_version(),
+    }
+    path = lake.partition_path(source.kind, source.name, table.name, dt)
+    if source.kind == "mysql":
+        written = _extract_mysql_ranges(source, table, key, window, state, path, manifest)
+        if written is not None:
+            return written
     date_columns = [c["name"] for c in columns if type(c["type"]).__name__.upper() in DATE_TYPES]
     text_columns = {
         c["name"] for c in columns if isinstance(c["type"], sqltypes.String | sqltypes.JSON)
     }
-
     con = extensions.connect(memory_limit=DUCKDB_MEMORY_LIMIT)
     try:
-        sql, params = _attach_and_build(con, source, table, names, key, window, date_columns)
-        sql = _decode_text(con, sql, params, text_columns)
-        schema_rows = con.execute(f"DESCRIBE {sql}", params).fetchall()
-        schema = [(row[0], row[1]) for row in schema_rows if row[0] != ZERO_DATES]
+        server_cast = {c["name"] for c in columns if getattr(c["type"], "timezone", False)}
+        if source.kind == "mysql":  # TIME as MySQL prints it (fractional digits kept), as CDC
+            server_cast = {c["name"] for c in columns if type(c["type"]).__name__.upper() == "TIME"}
+        sql, params = _attach_and_build(
+            con, source, table, names, key, window, date_columns, server_cast
+        )
+        sql, described = _decode_text(con, sql, params, text_columns)
+        schema = [(row[0], row[1]) for row in described if row[0] != ZERO_DATES]
         changes = check_drift(table, state.get("schema"), schema)
         position = binlog_position(source) if source.kind == "mysql" else None
         reader = con.execute(sql, params).to_arrow_reader(BATCH_ROWS)
         zero_dates: dict[str, int] = {}
-        path = lake.partition_path(source.kind, source.name, table.name, dt)
         with lake.PartitionWriter(path) as writer:
             for batch in reader:
                 writer.write(_strip_zero_dates(batch, zero_dates))
             if writer.schema is None:
                 writer.schema = _arrow_schema(con, sql, params)
-            manifest = {
-                "source": source.name,
-                "table": table.name,
-                "kind": source.kind,
-                "dt": dt.isoformat(),
-                "mode": table.mode,
-                "rejected_count": 0,
-                "source_url": redact(source.url) if source.kind != "sqlite" else None,
-                "primary_key": key,
-                "cursor": table.cursor,
-                "watermark": {
-                    "column": table.cursor,
-                    "from": window[0].isoformat(sep=" "),
-                    "to": window[1].isoformat(sep=" "),
+            return writer.commit(
+                {
+                    **manifest,
+                    "engine": "duckdb",
+                    "binlog_position": position,
+                    "source_schema": [{"name": n, "type": t} for n, t in schema],
+                    "schema_changes": changes,
+                    "zero_dates": dict(sorted(zero_dates.items())),
                 }
-                if window
-                else None,
-                "binlog_position": position,
-                "source_schema": [{"name": n, "type": t} for n, t in schema],
-                "schema_changes": changes,
-                "zero_dates": dict(sorted(zero_dates.items())),
-                "started_at": started_at,
-                "code_version": lake.code_version(),
-            }
-            return writer.commit(manifest)
+            )
     finally:
         con.close()
+
+
+def _extract_mysql_ranges(
+    source: Source, table: TableConfig, key: list[str], window, state: dict, path: Path, manifest
+) -> dict[str, Any] | None:
+    """The fast MySQL path (ingest/mysql_scan.py); None when the table needs the DuckDB path."""
+    url = parse_url(source.url)
+    conn = pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=int(url.port or 3306),
+        user=url.username or "",
+        password=url.password or "",
+        charset="utf8mb4",
+        autocommit=True,
+    )
+    try:
+        plan = mysql_scan.plan_table(conn, source.schema, table.name, key)
+        if plan is None:
+            return None
+        changes = check_drift(table, state.get("schema"), plan.source_schema)
+        position = binlog_position(source)
+        where, params, literal = "", [], ""
+        if window:
+            cursor = quote(table.cursor, "mysql")
+            where = f" WHERE {cursor} >= %s AND {cursor} < %s"
+            params = [w.isoformat(sep=" ") for w in window]
+            # connectorx takes no parameters; these literals are our own datetimes, not input.
+            literal = f" WHERE {cursor} >= '{params[0]}' AND {cursor} < '{params[1]}'"
+        with conn.cursor() as cur:
+            cur.execute(f"SET time_zone = '{_checked_zone(source.time_zone)}'")
+        ranges = mysql_scan.key_ranges(conn, plan, where, params)
+    finally:
+        conn.close()
+    zero_dates: dict[str, int] = {}
+    dates = {"as_text": bool(state.get("dates_as_text"))}  # learnt from the last run
+    with lake.PartitionWriter(path, schema=plan.arrow_schema) as writer:
+        for part in mysql_scan.read_ranges(
+            source.url, plan, ranges, literal, _checked_zone(source.time_zone), dates
+        ):
+            writer.write(mysql_scan.conform(part, plan, zero_dates))
+        return writer.commit(
+            {
+                **manifest,
+                "engine": "connectorx",
+                "binlog_position": position,
+                "source_schema": [{"name": n, "type": t} for n, t in plan.source_schema],
+                "schema_changes": changes,
+                "zero_dates": dict(sorted(zero_dates.items())),
+                "key_ranges": len(ranges),
+                "dates_as_text": dates["as_text"],
+            }
+        )
+
+
+def _checked_zone(zone: str) -> str:
+    if not zone or not all(ch in "+-:0123456789" for ch in zone):
+        raise ValueError(f"time_zone must be an offset like +08:00, not {zone!r}")
+    return zone
 
 
 def _attach_and_build(
@@ -262,8 +337,11 @@ def _attach_and_build(
     key: list[str],
     window,
     date_columns: list[str],
+    server_cast: set[str] = frozenset(),
 ) -> tuple[str, list]:
-    """ATTACH the source (secrets in a temporary DuckDB secret) and build the scan query."""
+    """ATTACH the source (secrets in a temporary DuckDB secret) and build the scan query.
+    `server_cast`: columns the source converts: PostgreSQL timestamptz to Shanghai wall time,
+    MySQL TIME to text."""
     kind = source.kind
     params: list[Any] = []
     if kind == "sqlite":
@@ -291,9 +369,7 @@ def _attach_and_build(
     port = int(url.port or (3306 if kind == "mysql" else 5432))
     con.execute(f"CREATE TEMPORARY SECRET src_secret (TYPE {kind}, PORT {port}, {secret_sql})")
     if kind == "mysql":
-        zone = source.time_zone
-        if not all(ch in "+-:0123456789" for ch in zone):
-            raise ValueError(f"time_zone must be an offset like +08:00, not {zone!r}")
+        zone = _checked_zone(source.time_zone)
         con.execute(f"SET mysql_session_time_zone = '{zone}'")
         for setting in ("mysql_incomplete_dates_as_nulls",):
             con.execute(f"SET {setting} = true")
@@ -306,18 +382,43 @@ def _attach_and_build(
     con.execute(f"ATTACH '' AS src (TYPE {kind}, SECRET src_secret, READ_ONLY)")
     dialect = "mysql" if kind == "mysql" else "postgres"
     cols = [quote(n, dialect) for n in names]
+    if kind == "postgres":
+        # timestamptz -> Shanghai wall time, on the server (DESIGN.md, "Time"). A named zone:
+        # PostgreSQL reads an offset like '+08:00' here as POSIX, i.e. UTC-8.
+        cols = [
+            f"({quote(n, dialect)} AT TIME ZONE '{BUSINESS_TIME_ZONE}') AS {quote(n, dialect)}"
+            if n in server_cast
+            else quote(n, dialect)
+            for n in names
+        ]
+    if kind == "mysql":
+        cols = [
+            f"CAST({quote(n, dialect)} AS CHAR) AS {quote(n, dialect)}"
+            if n in server_cast
+            else quote(n, dialect)
+            for n in names
+        ]
     if kind == "mysql" and date_columns:
         flags = ", ".join(
             f"IF({quote(c, dialect)} IS NOT NULL AND (MONTH({quote(c, dialect)}) = 0 OR "
             f"DAYOFMONTH({quote(c, dialect)}) = 0), '{c}', NULL)"
             for c in date_columns
         )
-        cols.append(f"CONCAT_WS(',', {flags}) AS {ZERO_DATES}")
+        cols.append(f"NULLIF(CONCAT_WS(',', {flags}), '') AS {ZERO_DATES}")
     inner = f"SELECT {', '.join(cols)} FROM {qualified(source.schema, table.name, dialect)}"
     if window:
         cursor = quote(table.cursor, dialect)
-        inner += f" WHERE {cursor} >= ? AND {cursor} < ?"
-        params = [w.isoformat(sep=" ") for w in window]
+        if kind == "postgres":
+            # postgres_query cannot bind parameters to its COPY: the window goes in as literals,
+            # our own datetimes (isoformat), never text from config or the source.
+            low, high = (f"'{w.isoformat(sep=' ')}'::timestamp" for w in window)
+            if table.cursor in server_cast:
+                # The window is Shanghai wall time; compare as instants (an index still applies).
+                low, high = (f"({b} AT TIME ZONE '{BUSINESS_TIME_ZONE}')" for b in (low, high))
+            inner += f" WHERE {cursor} >= {low} AND {cursor} < {high}"
+        else:
+            inner += f" WHERE {cursor} >= ? AND {cursor} < ?"
+            params = [w.isoformat(sep=" ") for w in window]
     inner += " ORDER BY " + ", ".join(quote(k, dialect) for k in key)
     function = "mysql_query" if kind == "mysql" else "postgres_query"
     if params:
@@ -328,19 +429,23 @@ def _attach_and_build(
     return f"SELECT * FROM {function}('src', '{_sql_string(inner)}'{args})", params
 
 
-def _decode_text(con, sql: str, params: list, text_columns: set[str]) -> str:
+def _decode_text(con, sql: str, params: list, text_columns: set[str]) -> tuple[str, list]:
     """Text columns with a binary collation (utf8mb4_bin, MariaDB's JSON) arrive as BLOB:
-    decode them back to UTF-8 text (decode() fails loudly on invalid UTF-8)."""
+    decode them back to UTF-8 text (decode() fails loudly on invalid UTF-8). Returns the query
+    and its described columns (name, type), described once."""
     described = con.execute(f"DESCRIBE {sql}", params).fetchall()
-    if not any(row[1] == "BLOB" and row[0] in text_columns for row in described):
-        return sql
+    decode = {row[0] for row in described if row[1] == "BLOB" and row[0] in text_columns}
+    if not decode:
+        return sql, [(row[0], row[1]) for row in described]
     select = ", ".join(
         f"decode({quote(row[0], 'duckdb')}) AS {quote(row[0], 'duckdb')}"
-        if row[1] == "BLOB" and row[0] in text_columns
+        if row[0] in decode
         else quote(row[0], "duckdb")
         for row in described
     )
-    return f"SELECT {select} FROM ({sql})"
+    return f"SELECT {select} FROM ({sql})", [
+        (row[0], "VARCHAR" if row[0] in decode else row[1]) for row in described
+    ]
 
 
 def _sql_string(text: str) -> str:

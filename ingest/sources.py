@@ -131,6 +131,14 @@ def load(path: Path | None = None, env: dict[str, str] | None = None) -> dict[st
         database = spec.get("database")
         if database is not None:
             identifiers.validate(database, "database name")
+        followed = sorted(t.name for t in tables.values() if t.mode == "cdc")
+        if followed and kind_of(url) != "mysql":
+            raise ConfigError(
+                f"source {name}: mode cdc (tables {', '.join(followed)}) reads a MySQL/MariaDB "
+                f"binlog; {redact(url)} is {kind_of(url)}"
+            )
+        if followed and not (database or parse_url(url).database):
+            raise ConfigError(f"source {name}: mode cdc needs a database")
         out[name] = SourceConfig(
             name=name,
             url=url,

@@ -48,3 +48,38 @@ def lake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """$SHIFU_DATA_DIR of the test's own; returns the lake directory."""
     monkeypatch.setenv("SHIFU_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data" / "lake"
+
+
+@pytest.fixture(scope="session")
+def traffic_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four simulated days with log and event files (day 1's late events have all arrived
+    by day 4): <dir>/logs, <dir>/events, <dir>/truth. Read-only for the tests."""
+    target = tmp_path_factory.mktemp("traffic_sources")
+    argv = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "--start",
+        START,
+        "--days",
+        "4",
+        "--scale",
+        "0.01",
+        "--seed",
+        "7",
+        "--target",
+        str(target),
+        "--no-progress",
+    ]
+    subprocess.run(argv, check=True, cwd=ROOT, capture_output=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def module_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake shared by one test module (SHIFU_DATA_DIR and a PII salt set for its duration)."""
+    data = tmp_path_factory.mktemp("module_lake")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHIFU_DATA_DIR", str(data))
+        patch.setenv("SHIFU_PII_SALT", "test-salt-not-a-secret-0123456789")
+        yield data / "lake"

@@ -72,13 +72,36 @@ def test_cdc_run_succeeds_with_every_op(scenario):
 def test_snapshot_plus_changes_reproduces_the_live_table(scenario, table):
     partition = lake.partition_path("mysql", "shifu", table, date(2026, 11, 1))
     rows = {r["id"]: canonical(r) for r in pq.read_table(partition).to_pylist()}
+    columns = pq.read_schema(next(partition.glob("part-*.parquet"))).names
     for change in cdc_changes(table):
         if change["_op"] == "delete":
-            rows.pop(json.loads(change["_before"])["id"], None)
+            rows.pop(change["id"], None)
         else:
-            after = json.loads(change["_after"])
-            rows[after["id"]] = canonical(after)
+            rows[change["id"]] = canonical({c: change[c] for c in columns})
     assert rows == live_rows(scenario["server"], scenario["database"], table)
+
+
+def test_change_records_carry_the_snapshot_types_and_the_before_image(scenario):
+    snapshot = pq.read_schema(
+        next(
+            lake.partition_path("mysql", "shifu", "service_order", date(2026, 11, 1)).glob("part-*")
+        )
+    )
+    changes = pq.read_table(lake.lake_dir() / "raw" / "cdc" / "shifu" / "service_order")
+    typed = changes.schema
+    assert [typed.field(n).type for n in snapshot.names] == list(snapshot.types)
+    assert typed.names[:6] == [
+        "_op",
+        "_binlog_file",
+        "_binlog_pos",
+        "_row",
+        "_commit_at",
+        "_before",
+    ]
+    update = next(r for r in changes.to_pylist() if r["_op"] == "update")
+    before = json.loads(update["_before"])
+    assert before["id"] == update["id"] and sorted(before) == sorted(snapshot.names)
+    assert all(r["_before"] is None for r in changes.to_pylist() if r["_op"] != "update")
 
 
 def test_partitions_are_by_commit_date_in_shanghai(scenario):

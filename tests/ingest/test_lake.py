@@ -144,3 +144,15 @@ def test_kill_9_mid_partition_then_rerun_gives_the_identical_partition(tmp_path,
     subprocess.run(argv, env=env, check=True, capture_output=True)
     assert read_files(partition) == complete
     assert [p.name for p in partition.parent.iterdir()] == [partition.name]
+
+
+def test_the_same_rows_in_other_batch_sizes_give_the_same_bytes(lake_root):
+    table = pa.table({"id": list(range(300_000)), "name": [f"师傅 {i}" for i in range(300_000)]})
+    digests = []
+    for batch_rows in (65_536, 100_000, 7_777):
+        path = lake.partition_path("mysql", "src", f"t{batch_rows}", DT)
+        manifest = lake.write_partition(path, table.to_batches(max_chunksize=batch_rows), {})
+        digests.append([f["sha256"] for f in manifest["files"]])
+        metadata = pq.ParquetFile(path / "part-00000.parquet").metadata
+        assert metadata.row_group(0).num_rows == lake.ROWS_PER_ROW_GROUP
+    assert digests[0] == digests[1] == digests[2]
