@@ -184,6 +184,27 @@ def extract_table(
     return result
 
 
+def _has_earlier_partition(source: Source, table: TableConfig, dt: date) -> bool:
+    """Whether the lake already holds an extract of this table from a day before dt."""
+    table_dir = lake.partition_path(source.kind, source.name, table.name, dt).parent
+    return table_dir.is_dir() and any(
+        p.name < f"dt={dt.isoformat()}" and lake.read_manifest(p) is not None
+        for p in table_dir.glob("dt=*")
+    )
+
+
+def _window_predicate(cursor: str, window: tuple, bounds: list[str]) -> str:
+    """`cursor` within the window, given the SQL for its bounds (placeholders or literals).
+
+    An initial load has no lower bound and also takes rows whose cursor is NULL: an
+    incremental extract can never see those, so the initial load is their only chance."""
+    if window[0] is None:
+        (high,) = bounds
+        return f"({cursor} < {high} OR {cursor} IS NULL)"
+    low, high = bounds
+    return f"{cursor} >= {low} AND {cursor} < {high}"
+
+
 def source_label(source: Source) -> str:
     where = source.sqlite_path if source.kind == "sqlite" else redact(source.url)
     return f"{where} (database {source.schema})" if source.schema else str(where)
@@ -208,7 +229,12 @@ def _extract(
     window = None
     if table.mode == "incremental":
         start = datetime.combine(dt, datetime.min.time())
-        window = (start - timedelta(minutes=table.lookback_minutes), start + timedelta(days=1))
+        # The first extract of a table is its initial load: every row up to the end of dt (and
+        # rows whose cursor is NULL), so history from before the first night is not lost.
+        # Decided by the lake's earlier partitions, not by state, so a rerun of dt is identical.
+        initial = not _has_earlier_partition(source, table, dt)
+        low = None if initial else start - timedelta(minutes=table.lookback_minutes)
+        window = (low, start + timedelta(days=1))
     manifest = {
         "source": source.name,
         "table": table.name,
@@ -221,8 +247,9 @@ def _extract(
         "cursor": table.cursor,
         "watermark": {
             "column": table.cursor,
-            "from": window[0].isoformat(sep=" "),
+            "from": window[0].isoformat(sep=" ") if window[0] else None,
             "to": window[1].isoformat(sep=" "),
+            "initial_load": window[0] is None,
         }
         if window
         else None,
@@ -293,10 +320,10 @@ def _extract_mysql_ranges(
         where, params, literal = "", [], ""
         if window:
             cursor = quote(table.cursor, "mysql")
-            where = f" WHERE {cursor} >= %s AND {cursor} < %s"
-            params = [w.isoformat(sep=" ") for w in window]
+            params = [w.isoformat(sep=" ") for w in window if w is not None]
+            where = " WHERE " + _window_predicate(cursor, window, ["%s"] * len(params))
             # connectorx takes no parameters; these literals are our own datetimes, not input.
-            literal = f" WHERE {cursor} >= '{params[0]}' AND {cursor} < '{params[1]}'"
+            literal = " WHERE " + _window_predicate(cursor, window, [f"'{p}'" for p in params])
         with conn.cursor() as cur:
             cur.execute(f"SET time_zone = '{_checked_zone(source.time_zone)}'")
         ranges = mysql_scan.key_ranges(conn, plan, where, params)
@@ -353,8 +380,8 @@ def _attach_and_build(
         if window:
             cursor = quote(table.cursor, "duckdb")
             # SQLite keeps datetimes as text; DuckDB's scanner parses them by declared type.
-            sql += f" WHERE {cursor} >= ? AND {cursor} < ?"
-            params = list(window)
+            params = [w for w in window if w is not None]
+            sql += " WHERE " + _window_predicate(cursor, window, ["?"] * len(params))
         return sql + " ORDER BY " + ", ".join(quote(k, "duckdb") for k in key), params
 
     url = parse_url(source.url)
@@ -411,14 +438,14 @@ def _attach_and_build(
         if kind == "postgres":
             # postgres_query cannot bind parameters to its COPY: the window goes in as literals,
             # our own datetimes (isoformat), never text from config or the source.
-            low, high = (f"'{w.isoformat(sep=' ')}'::timestamp" for w in window)
+            bounds = [f"'{w.isoformat(sep=' ')}'::timestamp" for w in window if w is not None]
             if table.cursor in server_cast:
                 # The window is Shanghai wall time; compare as instants (an index still applies).
-                low, high = (f"({b} AT TIME ZONE '{BUSINESS_TIME_ZONE}')" for b in (low, high))
-            inner += f" WHERE {cursor} >= {low} AND {cursor} < {high}"
+                bounds = [f"({b} AT TIME ZONE '{BUSINESS_TIME_ZONE}')" for b in bounds]
+            inner += " WHERE " + _window_predicate(cursor, window, bounds)
         else:
-            inner += f" WHERE {cursor} >= ? AND {cursor} < ?"
-            params = [w.isoformat(sep=" ") for w in window]
+            params = [w.isoformat(sep=" ") for w in window if w is not None]
+            inner += " WHERE " + _window_predicate(cursor, window, ["?"] * len(params))
     inner += " ORDER BY " + ", ".join(quote(k, dialect) for k in key)
     function = "mysql_query" if kind == "mysql" else "postgres_query"
     if params:

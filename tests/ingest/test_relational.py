@@ -104,6 +104,7 @@ def test_every_mysql_type_keeps_its_meaning(mariadb_url, lake_root, engine, monk
 
 def test_incremental_takes_the_cursor_window_with_lookback(sqlite_sources, lake_root):
     table = TableConfig("service_order", "incremental", cursor="updated_at", lookback_minutes=120)
+    run(f"sqlite:///{sqlite_sources}", "shifu", [table], date(2026, 11, 1))  # the initial load
     result = only(run(f"sqlite:///{sqlite_sources}", "shifu", [table], date(2026, 11, 2)))
     con = sqlite3.connect(sqlite_sources / "shifu.sqlite")
     (expected,) = con.execute(
@@ -121,7 +122,35 @@ def test_incremental_takes_the_cursor_window_with_lookback(sqlite_sources, lake_
         "column": "updated_at",
         "from": "2026-11-01 22:00:00",
         "to": "2026-11-03 00:00:00",
+        "initial_load": False,
     }
+
+
+def test_the_first_incremental_extract_is_an_initial_load_of_all_history(sqlite_sources, lake_root):
+    """Accounts created before the first night (2023..) are landed on that night, and a rerun of
+    the first night after the second still lands them: the lake, not the state, decides."""
+    table = TableConfig("user_account", "incremental", cursor="updated_at", lookback_minutes=120)
+    url = f"sqlite:///{sqlite_sources}"
+    con = sqlite3.connect(sqlite_sources / "shifu.sqlite")
+    (history,) = con.execute(
+        "SELECT count(*) FROM user_account WHERE updated_at < '2026-11-01 00:00:00'"
+    ).fetchone()
+    (through_day_one,) = con.execute(
+        "SELECT count(*) FROM user_account WHERE updated_at < '2026-11-02 00:00:00'"
+    ).fetchone()
+    assert history > 50, "the simulated platform has accounts from before the first night"
+    first = only(run(url, "shifu", [table], date(2026, 11, 1)))
+    assert first.rows == through_day_one
+    assert first.manifest["watermark"]["initial_load"] is True
+    assert first.manifest["watermark"]["from"] is None
+    partition = lake.partition_path("sqlite", "src", "user_account", date(2026, 11, 1))
+    before = {p.name: p.read_bytes() for p in partition.glob("part-*.parquet")}
+    second = only(run(url, "shifu", [table], date(2026, 11, 2)))
+    assert second.manifest["watermark"]["initial_load"] is False
+    assert second.rows < through_day_one
+    rerun = only(run(url, "shifu", [table], date(2026, 11, 1)))
+    assert rerun.rows == first.rows
+    assert {p.name: p.read_bytes() for p in partition.glob("part-*.parquet")} == before
 
 
 def test_postgres_tables_are_extracted(postgres_url, lake_root, tmp_path):
