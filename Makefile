@@ -40,17 +40,8 @@ $(SETUP_STAMP):
 	@rm -f $(VENV)/.setup-*
 	@touch $@
 
-demo: setup ## Run the main job on the embedded default (today: simulate a week of sources)
-	@echo "==> simulate the source systems into $(SHIFU_DATA_DIR)/sources"
-	$(BIN)/python -m simulator --start $(DEMO_START) --days $(DEMO_DAYS) \
-		--scale $(DEMO_SCALE) --seed $(DEMO_SEED) --target $(SHIFU_DATA_DIR)/sources
-	@# The pipeline's next steps go here, in order: ingest into the lake (issue 3),
-	@# dbt build + publish (issue 4), the Airflow DAG run (issue 5). Then extend the summary.
-	@echo
-	@echo "Done. Where things are:"
-	@echo "  source systems (OLTP, logs, events):  $(SHIFU_DATA_DIR)/sources"
-	@echo "  ground truth per day:                 $(SHIFU_DATA_DIR)/sources/truth"
-	@echo "  (lake, warehouse and serving copy arrive with issues 3-5)"
+demo: setup ## Run the main job on the embedded default: simulate, ingest and build a week, night by night
+	@scripts/demo.sh $(DEMO_START) $(DEMO_DAYS) $(DEMO_SCALE) $(DEMO_SEED)
 
 test: setup services lint ## Install, start the services, then lint and run every test
 	@$(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; \

@@ -502,7 +502,7 @@ class World:
         scale = self.config.scale
         span = (t0 - created).total_seconds()
         n_merchants = max(20, round(1500 * scale))
-        n_masters = max(60, round(6000 * scale))
+        n_masters = max(80, round(9000 * scale))
         history = sorted(self.rng.uniform(0, span) for _ in range(n_merchants + n_masters))
         kinds = ["merchant"] * n_merchants + ["master"] * n_masters
         self.rng.shuffle(kinds)
