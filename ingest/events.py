@@ -1,0 +1,688 @@
+"""Tracking events into the lake: NDJSON batches checked against the tracking plan.
+
+    <source dir>/events/<collector>/YYYY-MM-DD/HH/*.ndjson[.gz]    (arrival date and hour)
+        -> lake/raw/events/tracking/events/dt=D/   valid events that ARRIVED on D
+        -> lake/quarantine/tracking_events/dt=D/   malformed, unknown_event, schema_violation,
+                                                   bot, too_late (reason, message, raw line)
+        -> lake/_state/events/event_ids/dt=D.parquet  the ids accepted on D (for dedupe)
+        -> lake/raw-files/events/...               the batches, unchanged
+
+Partitions are by arrival date, so a night's run never rewrites an earlier day; every event
+carries its true time: `event_at = client_ts + (server_ts - sent_ts)` (the device's clock skew
+cancels out), as Asia/Shanghai wall time, and `event_dt`, its date. A late event (arrived
+within 72 hours of its event time) lands in the partition of its arrival with its own
+`event_dt`, so the warehouse recomputes that day; a later one goes to quarantine (`too_late`).
+
+Checks, in order: malformed (not UTF-8, not a JSON object), unknown_event (no name, or a name
+the plan lacks), schema_violation (the first rule of the event's schema it breaks, see
+ingest.tracking_plan), bot (user agent rule), too_late. An event that passes them all and whose
+event_id was already accepted (on one of the DEDUPE_DAYS arrival days before, or earlier the
+same day: the first received by server_ts, then file, then line wins, whatever the order of the
+files) is a duplicate: dropped and counted, per file, in the manifest. For every file: parsed +
+quarantined + duplicates = lines read.
+
+How it runs (ingest.lines): chunks of files are checked on every core; each chunk's valid
+events go to a spill file (Arrow IPC) and their keys (event_id, server_ts, file, line) to a
+small Parquet file; one DuckDB query over all the keys and the dedupe state of earlier days
+picks the duplicates (within a memory limit, spilling to disk); then every chunk's spill is
+written as its Parquet part without them. Memory stays one chunk per worker.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingest import extensions, lake, lines, pii, tracking_plan
+from ingest.logs import (
+    StreamResult,
+    _file_report,
+    _finish,
+    _manifest,
+    _quarantine_table,
+    _scrubbed,
+)
+
+SOURCE, STREAM, QUARANTINE = "tracking", "events", "tracking_events"
+LATE_WINDOW_MS = 72 * 3_600_000
+DEDUPE_DAYS = 8
+SHANGHAI_OFFSET_MS = 8 * 3_600_000
+DEDUPE_MEMORY = "256MB"  # the day's keys are O(events); DuckDB spills beyond this
+SPILL = "_spill"  # inside the partition's temporary directory, removed before the commit
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+# Crawler user agents (the same rule the tracking plan documents for the warehouse).
+BOT_UA_PATTERN = (
+    r"(?i)(bot|spider|crawl|headlesschrome|python-requests|curl/|go-http-client|scrapy|"
+    r"zgrab|nmap)"
+)
+ENVELOPE = (
+    "event_id",
+    "event",
+    "platform",
+    "app_version",
+    "device_id",
+    "user_id",
+    "client_ts",
+    "sent_ts",
+    "server_ts",
+    "page",
+    "referrer",
+    "ip",
+    "ua",
+    "props",
+)
+
+SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event", pa.string()),
+        ("event_at", pa.timestamp("ms")),
+        ("event_dt", pa.date32()),
+        ("received_at", pa.timestamp("ms")),
+        ("platform", pa.string()),
+        ("app_version", pa.string()),
+        ("device_id", pa.string()),
+        ("user_id", pa.string()),
+        ("client_ts", pa.int64()),
+        ("sent_ts", pa.int64()),
+        ("server_ts", pa.int64()),
+        ("clock_skew_ms", pa.int64()),
+        ("page", pa.string()),
+        ("referrer", pa.string()),
+        ("ip", pa.string()),
+        ("ua", pa.string()),
+        ("props", pa.string()),  # JSON text, personal data protected (ingest.pii)
+        ("collector", pa.string()),
+        ("file", pa.string()),
+        ("line_no", pa.int64()),
+    ]
+)
+
+
+def _sql(plan: tracking_plan.CompiledPlan, violation: str) -> tuple[str, str]:
+    """(create table ev_checked, the accepted rows) for the compiled plan."""
+    col = {name: plan.column(f"$.{name}") for name in ENVELOPE}
+
+    def s(name):
+        return f"s_{col[name]}"
+
+    def t(name):
+        return f"t_{col[name]}"
+
+    known = ", ".join(f"'{e}'" for e in plan.events)
+    bot = BOT_UA_PATTERN.replace("'", "''")
+    checked = f"""
+with parsed as (
+    select
+        file_id,
+        line_no,
+        line,
+        utf8_ok and json_valid(line) and starts_with(ltrim(line), '{{') as well_formed
+    from lines
+),
+extracted as (
+    select
+        file_id,
+        line_no,
+        line,
+        well_formed,
+        case when well_formed then json_extract(line, {plan.extract_list()}) end as v
+    from parsed
+),
+raw as (
+    select file_id, line_no, line, well_formed,
+    {plan.raw_columns()}
+    from extracted
+),
+valued as (
+    select file_id, line_no, line, well_formed,
+    {plan.value_columns()}
+    from raw
+),
+named as (
+    select *, if({t("event")} = 'VARCHAR', {s("event")}, null) as event from valued
+),
+judged as (
+    select
+        *,
+        case when event in ({known}) then {violation} end as violation,
+        try_cast({s("client_ts")} as bigint) as client_ts,
+        try_cast({s("sent_ts")} as bigint) as sent_ts,
+        try_cast({s("server_ts")} as bigint) as server_ts
+    from named
+)
+select * exclude (line), if(reason is null, null, line) as raw from (
+select
+    file_id,
+    line_no,
+    line,
+    case
+        when not well_formed then 'malformed'
+        when event is null or event not in ({known}) then 'unknown_event'
+        when violation is not null then 'schema_violation'
+        when regexp_matches({s("ua")}, '{bot}') then 'bot'
+        when sent_ts - client_ts > {LATE_WINDOW_MS} then 'too_late'
+    end as reason,
+    case
+        when not well_formed then 'not a JSON object'
+        when event is null then 'no event name'
+        when event not in ({known}) then 'event ' || event || ' is not in the tracking plan'
+        when violation is not null then violation
+        when regexp_matches({s("ua")}, '{bot}') then 'crawler user agent: ' || {s("ua")}
+        when sent_ts - client_ts > {LATE_WINDOW_MS} then 'arrived '
+            || ((sent_ts - client_ts) // 3600000) || ' h after the event (limit 72 h)'
+    end as message,
+    {s("event_id")} as event_id,
+    event,
+    {s("platform")} as platform,
+    {s("app_version")} as app_version,
+    {s("device_id")} as device_id,
+    {s("user_id")} as user_id,
+    client_ts,
+    sent_ts,
+    server_ts,
+    {s("page")} as page,
+    {s("referrer")} as referrer,
+    {s("ip")} as ip,
+    {s("ua")} as ua,
+    {s("props")} as props
+from judged
+)
+"""
+    rows = f"""
+select
+    event_id,
+    event,
+    make_timestamp((client_ts + server_ts - sent_ts + {SHANGHAI_OFFSET_MS}) * 1000)::timestamp_ms
+        as event_at,
+    cast(make_timestamp((client_ts + server_ts - sent_ts + {SHANGHAI_OFFSET_MS}) * 1000) as date)
+        as event_dt,
+    make_timestamp((server_ts + {SHANGHAI_OFFSET_MS}) * 1000)::timestamp_ms as received_at,
+    platform,
+    app_version,
+    device_id,
+    user_id,
+    client_ts,
+    sent_ts,
+    server_ts,
+    sent_ts - server_ts as clock_skew_ms,
+    {pii.sql_scrubbed("page")} as page,
+    {pii.sql_scrubbed("referrer")} as referrer,
+    ip,
+    ua,
+    {pii.sql_scrubbed("props")} as props,
+    $collectors[file_id - $base + 1] as collector,
+    $files[file_id - $base + 1] as file,
+    line_no,
+    file_id as _file_id
+from ev_checked
+where reason is null
+order by file_id, line_no
+"""
+    return checked, rows
+
+
+DEDUPE_SQL = """
+select file_id, line_no from (
+    select
+        file_id,
+        line_no,
+        event_id,
+        row_number() over (partition by event_id order by server_ts, file_id, line_no) as copy
+    from read_parquet($keys)
+)
+where copy > 1 or cast(event_id as uuid) in (select event_id from seen)
+order by file_id, line_no
+"""
+
+
+def find_files(source_dir: Path, dt: date) -> list[lines.SourceFile]:
+    """Batches that arrived on `dt`: events/<collector>/<dt>/<HH>/*, in arrival-hour order."""
+    root = source_dir / "events"
+    found = (
+        [
+            p
+            for p in root.glob(f"*/{dt.isoformat()}/*/*")
+            if p.is_file() and not p.name.startswith(".")
+        ]
+        if root.is_dir()
+        else []
+    )
+    # hour, then collector, then name: a duplicate in a later group arrived later
+    found.sort(key=lambda p: (p.parent.name, p.parent.parent.parent.name, p.name))
+    return [
+        lines.SourceFile(i, p, p.relative_to(source_dir).as_posix()) for i, p in enumerate(found)
+    ]
+
+
+def state_dir() -> Path:
+    return lake.lake_dir() / "_state" / "events" / "event_ids"
+
+
+def seen_files(dt: date) -> list[str]:
+    """The accepted-id files of the DEDUPE_DAYS arrival days before `dt` (never dt itself,
+    so a rerun of dt sees exactly what the first run saw)."""
+    days = [dt - timedelta(days=k) for k in range(1, DEDUPE_DAYS + 1)]
+    paths = [state_dir() / f"dt={d.isoformat()}.parquet" for d in days]
+    return [str(p) for p in paths if p.exists()]
+
+
+_COMPILED: dict[str, tuple[str, str]] = {}
+_CONNECTION: list = []  # this process's DuckDB connection for checking (at most one)
+
+
+def _compiled(schema_dir: Path | None) -> tuple[str, str]:
+    """(checked SQL, rows SQL) of the tracking plan in `schema_dir`, compiled once."""
+    key = str(schema_dir or tracking_plan.SCHEMA_DIR)
+    if key not in _COMPILED:
+        plan, violation = tracking_plan.compile_plan(tracking_plan.load(Path(key)))
+        _COMPILED[key] = _sql(plan, violation)
+    return _COMPILED[key]
+
+
+def _checker(schema_dir: Path | None):
+    """This process's (connection, checked SQL, rows SQL) for the tracking plan."""
+    if not _CONNECTION:
+        con = extensions.connect()
+        con.execute("set enable_progress_bar = false")
+        con.execute("set threads = 1")
+        pii.register(con)
+        _CONNECTION.append(con)
+    return (_CONNECTION[0], *_compiled(schema_dir))
+
+
+def _forget_connection() -> None:
+    # A forked worker opens its own connection; the parent's copy is left alone (not closed).
+    if _CONNECTION:
+        _ORPHANS.append(_CONNECTION.pop())
+
+
+_ORPHANS: list = []
+os.register_at_fork(after_in_child=_forget_connection)
+
+
+_FAST: dict[str, tracking_plan.FastPlan | None] = {}
+_MAX_TS = 10**15  # epoch ms beyond year 30000: left to the SQL path (no overflow in numpy)
+_ROWS_SCHEMA = pa.schema([*SCHEMA, pa.field("_file_id", pa.int32())])
+
+
+def _fast_plan(schema_dir: Path | None) -> tracking_plan.FastPlan | None:
+    key = str(schema_dir or tracking_plan.SCHEMA_DIR)
+    if key not in _FAST:
+        _FAST[key] = tracking_plan.compile_fast(tracking_plan.load(Path(key)))
+    return _FAST[key]
+
+
+def check_chunk_lines(
+    table: pa.Table, files: list[lines.SourceFile], schema_dir: Path | None, fast: bool = True
+) -> tuple[pa.Table, pa.Table]:
+    """(valid events with `_file_id`, in file and line order; rejects) of some lines.
+
+    Lines msgspec's decoders of the plan accept (tracking_plan.FastPlan) and that are neither
+    bots nor too late are built in Arrow; every other line goes through the SQL validator,
+    which alone words the verdicts. (An ingest run sends the day's SQL lines through one
+    query in the parent: the query costs ~0.5 s to set up, whatever its input.)
+    tests/ingest/test_events.py checks that the two paths agree."""
+    plan = _fast_plan(schema_dir) if fast else None
+    fast_rows = None
+    slow = table
+    if plan is not None:
+        fast_rows, taken = _fast_events(table, files, plan)
+        slow = table.filter(pc.invert(taken))
+    rows, rejects = _sql_check(slow, files, schema_dir)
+    if fast_rows is not None:
+        rows = _merge(fast_rows, rows)
+    return rows, rejects
+
+
+def _sql_check(
+    table: pa.Table, files: list[lines.SourceFile], schema_dir: Path | None
+) -> tuple[pa.Table, pa.Table]:
+    """(valid events with `_file_id`, rejects) of `table`'s lines by the SQL validator;
+    `files` are the files whose ids the lines carry (ids from files[0].file_id on)."""
+    con, checked_sql, rows_sql = _checker(schema_dir)
+    con.register("lines", table)
+    checked = con.execute(checked_sql).to_arrow_table()
+    con.unregister("lines")
+    failed = pc.is_valid(checked["reason"])
+    rejects = checked.filter(failed).select(["file_id", "line_no", "reason", "message", "raw"])
+    rejects = rejects.take(
+        pc.sort_indices(rejects, [("file_id", "ascending"), ("line_no", "ascending")])
+    )
+    con.register("ev_checked", checked.drop_columns(["raw"]))
+    params = {
+        "base": files[0].file_id,
+        "collectors": [Path(f.relative).parts[1] for f in files],
+        "files": [f.relative for f in files],
+    }
+    rows = con.execute(rows_sql, params).to_arrow_table()
+    con.unregister("ev_checked")
+    return rows.rename_columns([*SCHEMA.names, "_file_id"]).cast(_ROWS_SCHEMA), rejects
+
+
+def _merge(first: pa.Table, second: pa.Table) -> pa.Table:
+    """Two sets of rows as one, in file and line order."""
+    if not second.num_rows:
+        return first
+    rows = pa.concat_tables([first, second.cast(first.schema)])
+    return rows.take(pc.sort_indices(rows, [("_file_id", "ascending"), ("line_no", "ascending")]))
+
+
+def _fast_events(
+    table: pa.Table, files: list[lines.SourceFile], plan: tracking_plan.FastPlan
+) -> tuple[pa.Table, pa.Array]:
+    # bytes, not str: msgspec reads them as they are; a line that is not UTF-8 is b"" (refused)
+    texts = pc.if_else(table["utf8_ok"], table["line"], "").cast(pa.large_binary()).to_pylist()
+    decode = plan.envelope.decode
+    props = {cls: (name, plan.props[name].decode) for cls, name in plan.tags.items()}
+    astuple = msgspec.structs.astuple
+    failure = (msgspec.ValidationError, msgspec.DecodeError)
+    picked, names, values = [], [], []
+    pick, name_of, value_of = picked.append, names.append, values.append
+    for i, text in enumerate(texts):
+        try:
+            event = decode(text)
+            name, check = props[type(event)]
+            check(event.props)
+        except failure:
+            continue
+        pick(i)
+        name_of(name)
+        value_of(astuple(event))
+    del texts
+    if values:
+        columns = dict(zip(tracking_plan.ENVELOPE_ORDER, zip(*values, strict=True), strict=True))
+    else:
+        columns = {key: () for key in tracking_plan.ENVELOPE_ORDER}
+    del values
+    index = np.array(picked, dtype=np.int64)
+    event = pa.array(names, pa.string())
+    strings = {
+        key: pa.array(columns[key], pa.string())
+        for key in tracking_plan.ENVELOPE_ORDER
+        if key not in ("client_ts", "sent_ts", "server_ts", "props")
+    }
+    client, sent, server = (
+        np.array(columns[key], dtype=np.int64) if len(index) else np.zeros(0, np.int64)
+        for key in ("client_ts", "sent_ts", "server_ts")
+    )
+    props_text = pa.array([bytes(raw).decode() for raw in columns["props"]], pa.string())
+    good = (client <= _MAX_TS) & (sent <= _MAX_TS) & (server <= _MAX_TS)
+    good &= ~(sent - client > LATE_WINDOW_MS)
+    bot = pc.fill_null(pc.match_substring_regex(strings["ua"], BOT_UA_PATTERN), False)
+    good &= ~bot.to_numpy(zero_copy_only=False)
+    rules: dict[tuple[str, str], list[str]] = {}
+    for name, key, pattern in plan.patterns:
+        rules.setdefault((key, pattern), []).append(name)
+    for (key, pattern), with_rule in rules.items():
+        broken = pc.and_(
+            pc.is_in(event, value_set=pa.array(with_rule, pa.string())),
+            pc.invert(pc.match_substring_regex(strings[key], pattern)),
+        )
+        good &= ~pc.fill_null(broken, False).to_numpy(zero_copy_only=False)
+    keep = pa.array(good)
+    index = index[good]
+    file_id = table["file_id"].combine_chunks().take(pa.array(index))
+    file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
+    client, sent, server = client[good], sent[good], server[good]
+    event_ms = client + server - sent + SHANGHAI_OFFSET_MS
+    rows = {
+        "event_id": strings["event_id"].filter(keep),
+        "event": event.filter(keep),
+        "event_at": pa.array(event_ms, pa.int64()).cast(pa.timestamp("ms")),
+        "event_dt": pa.array(np.floor_divide(event_ms, 86_400_000).astype(np.int32), pa.date32()),
+        "received_at": pa.array(server + SHANGHAI_OFFSET_MS, pa.int64()).cast(pa.timestamp("ms")),
+        "platform": strings["platform"].filter(keep),
+        "app_version": strings["app_version"].filter(keep),
+        "device_id": strings["device_id"].filter(keep),
+        "user_id": strings["user_id"].filter(keep),
+        "client_ts": pa.array(client),
+        "sent_ts": pa.array(sent),
+        "server_ts": pa.array(server),
+        "clock_skew_ms": pa.array(sent - server),
+        "page": _scrubbed(strings["page"].filter(keep)),
+        "referrer": _scrubbed(strings["referrer"].filter(keep)),
+        "ip": strings["ip"].filter(keep),
+        "ua": strings["ua"].filter(keep),
+        "props": _scrubbed(props_text.filter(keep)),
+        "collector": pa.array([Path(f.relative).parts[1] for f in files]).take(file_index),
+        "file": pa.array([f.relative for f in files]).take(file_index),
+        "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
+        "_file_id": file_id,
+    }
+    taken = np.zeros(table.num_rows, dtype=bool)
+    taken[index] = True
+    return pa.table(rows).cast(_ROWS_SCHEMA), pa.array(taken)
+
+
+def _check_chunk(task) -> lines.ChunkResult:
+    """Phase 1 (a worker): read a chunk, build the events the fast path accepts, spill them
+    and their keys; spill the other lines for the parent's SQL check."""
+    index, files, spill, schema_dir = task
+    spill = Path(spill)
+    table = lines.read_chunk(files)
+    plan = _fast_plan(schema_dir)
+    if plan is not None:
+        rows, taken = _fast_events(table, files, plan)
+        slow = table.filter(pc.invert(taken))
+    else:
+        rows, slow = _ROWS_SCHEMA.empty_table(), table
+    del table
+    pq.write_table(slow, spill / f"slow-{index:05d}.parquet", compression="lz4")
+    rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
+    result = lines.ChunkResult(index, files)
+    for fid, n in zip(*np.unique(rows["_file_id"].to_numpy(), return_counts=True), strict=True):
+        result.counts.setdefault(int(fid), {})["candidates"] = int(n)
+    result.keys = _spill_rows(spill, f"{index:05d}", rows)
+    result.rows = rows.num_rows
+    for f in files:
+        lines.copy_raw(f, "")
+    del rows
+    lines.release_memory()
+    return result
+
+
+def _spill_rows(spill: Path, name: str, rows: pa.Table) -> str:
+    """Rows to rows-<name>.arrow and their dedupe keys to keys-<name>.parquet (its path)."""
+    keys = str(spill / f"keys-{name}.parquet")
+    pq.write_table(
+        rows.select(["event_id", "server_ts", "_file_id", "line_no"]).rename_columns(
+            ["event_id", "server_ts", "file_id", "line_no"]
+        ),
+        keys,
+        compression="lz4",
+    )
+    with pa.ipc.new_file(spill / f"rows-{name}.arrow", rows.schema, options=_IPC_OPTIONS) as out:
+        out.write_table(rows)
+    return keys
+
+
+def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts) -> str:
+    """The lines the fast path left, all chunks at once, through the SQL validator: rejects to
+    quarantine, valid events spilled as rows-slow.arrow (returns their keys file)."""
+    paths = sorted(spill.glob("slow-*.parquet"))
+    slow = pa.concat_tables([pq.read_table(p) for p in paths] or [lines.LINES_SCHEMA.empty_table()])
+    for path in paths:
+        path.unlink()
+    rows, rejects = _sql_check(slow.cast(lines.LINES_SCHEMA), files, schema_dir)
+    del slow
+    quarantine.reject_table(_quarantine_table(files, rejects))
+    for fid in rejects.column("file_id").to_pylist():
+        entry = counts.setdefault(fid, {})
+        entry["quarantined"] = entry.get("quarantined", 0) + 1
+    rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
+    for fid, n in zip(*np.unique(rows["_file_id"].to_numpy(), return_counts=True), strict=True):
+        entry = counts.setdefault(int(fid), {})
+        entry["candidates"] = entry.get("candidates", 0) + int(n)
+    return _spill_rows(spill, "slow", rows)
+
+
+def _write_chunk(task) -> tuple[int, str | None, int]:
+    """Phase 2 (a worker): a chunk's events (fast and SQL-checked) minus its duplicates, in
+    file and line order, as its Parquet part."""
+    index, spill, first_id, last_id, duplicates, directory = task
+    path = Path(spill) / f"rows-{index:05d}.arrow"
+    with pa.memory_map(str(path)) as source:
+        rows = pa.ipc.open_file(source).read_all()
+    with pa.memory_map(str(Path(spill) / "rows-slow.arrow")) as source:
+        slow = pa.ipc.open_file(source).read_all()
+    ids = slow["_file_id"]
+    mine = pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id))
+    rows = _merge(rows, slow.filter(mine))
+    if len(duplicates):
+        key = pc.add(pc.multiply(rows["_file_id"].cast(pa.int64()), 1 << 32), rows["line_no"])
+        dropped = pc.is_in(key, value_set=pa.array(duplicates, pa.int64()))
+        if pc.sum(dropped).as_py() != len(duplicates):
+            raise RuntimeError(f"chunk {index}: duplicates do not match its rows")
+        rows = rows.filter(pc.invert(dropped))
+    rows = rows.drop_columns(["_file_id"])
+    part = lines.write_part(Path(directory), index, rows, SCHEMA)
+    path.unlink()
+    count = rows.num_rows
+    del rows, slow
+    lines.release_memory()
+    return index, part, count
+
+
+def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) -> StreamResult:
+    """Validate and land the tracking events that arrived on `dt`."""
+    started, clock = lake.now_utc(), time.monotonic()
+    _compiled(schema_dir)  # a broken tracking plan fails here, before any worker starts
+    pii.salt()  # create this lake's salt (if it must be) before the workers start
+    files = find_files(source_dir, dt)
+    by_id = {f.file_id: f for f in files}
+    previous = seen_files(dt)
+    result = StreamResult(SOURCE, STREAM)
+    counts: dict[int, dict[str, int]] = {}
+    path = lake.partition_path("events", SOURCE, STREAM, dt)
+    with (
+        lake.PartitionWriter(path, schema=SCHEMA) as writer,
+        lake.QuarantineWriter(QUARANTINE, dt) as quarantine,
+    ):
+        spill = writer.tmp_dir / SPILL
+        spill.mkdir()
+        _warm_up(files, schema_dir)
+        chunks = lines.plan_chunks(files)
+        tasks = [(i, chunk, str(spill), schema_dir) for i, chunk in enumerate(chunks)]
+        keys, owner = [], {}
+        for chunk in lines.run_chunks(_check_chunk, tasks):
+            for f in chunk.files:
+                by_id[f.file_id] = f
+                owner[f.file_id] = chunk.index
+            for fid, entry in chunk.counts.items():
+                counts.setdefault(fid, {}).update(entry)
+            keys.append(chunk.keys)
+        if files:
+            keys.append(_check_slow_lines(spill, files, schema_dir, quarantine, counts))
+        duplicates = _find_duplicates(keys, previous, spill)
+        per_chunk: dict[int, list[int]] = {i: [] for i in range(len(chunks))}
+        for fid, line_no in duplicates:
+            per_chunk[owner[fid]].append((fid << 32) + line_no)
+            entry = counts.setdefault(fid, {})
+            entry["duplicates"] = entry.get("duplicates", 0) + 1
+        writes = [
+            (i, str(spill), chunk[0].file_id, chunk[-1].file_id, per_chunk[i], str(writer.tmp_dir))
+            for i, chunk in enumerate(chunks)
+        ]
+        for _index, part, rows in lines.run_chunks(_write_chunk, writes):
+            if part is not None:
+                writer.add_part(part, rows)
+        shutil.rmtree(spill)
+        for f in files:
+            entry = counts.setdefault(f.file_id, {})
+            entry.setdefault("duplicates", 0)
+            entry["parsed"] = entry.pop("candidates", 0) - entry["duplicates"]
+        result.files = _file_report([by_id[f.file_id] for f in files], counts)
+        manifest = _manifest(SOURCE, STREAM, dt, started, result.files)
+        manifest["rejected_count"] = quarantine.count
+        manifest["duplicates_dropped"] = sum(f["duplicates"] for f in result.files)
+        manifest["rejected_by_reason"] = dict(sorted(quarantine.by_reason.items()))
+        manifest["dedupe_state_days"] = [Path(p).stem for p in previous]
+        quarantine.commit({"source": SOURCE, "table": STREAM, "mode": "files"})
+        written = writer.commit(manifest)
+        _write_accepted_ids(path, dt)
+    _finish(result, written, quarantine, clock)
+    result.message = f"{manifest['duplicates_dropped']} duplicates dropped"
+    return result
+
+
+def _warm_up(files: list[lines.SourceFile], schema_dir: Path | None) -> None:
+    """Run the fast path on a sample in the parent so forked workers start warm."""
+    plan = _fast_plan(schema_dir)
+    if plan is None or not files or lines.workers() <= 1:
+        return
+    with open(files[0].path, "rb") as handle:
+        head = handle.read(1 << 16)
+    try:
+        text = (
+            gzip.GzipFile(fileobj=io.BytesIO(head)).read1(1 << 16)
+            if head[:2] == b"\x1f\x8b"
+            else head
+        )
+    except (OSError, EOFError):
+        text = b""
+    sample = lines.split_lines(b"\n".join(text.split(b"\n")[:20]) + b"\n{}\n", files[0].file_id)
+    _fast_events(sample, files, plan)
+    pii.truncate_ips(pa.array(["203.0.113.7", "2001:db8:1:2::1"]))
+
+
+def _find_duplicates(keys: list[str], previous: list[str], spill: Path) -> list[tuple[int, int]]:
+    """(file_id, line_no) of every accepted event that is not the first received."""
+    if not keys:
+        return []
+    con = extensions.connect()
+    con.execute(f"set memory_limit = '{DEDUPE_MEMORY}'")
+    con.execute(f"set temp_directory = '{_sql_path(spill / 'duckdb')}'")
+    if previous:
+        con.execute(
+            "create temp table seen as select event_id from read_parquet($files)",
+            {"files": previous},
+        )
+    else:
+        con.execute("create temp table seen (event_id uuid)")
+    found = con.execute(DEDUPE_SQL, {"keys": keys}).fetchall()
+    con.close()
+    return [(int(fid), int(line_no)) for fid, line_no in found]
+
+
+def _write_accepted_ids(partition: Path, dt: date) -> None:
+    """The ids accepted on dt, from the committed partition: the dedupe state of later days."""
+    con = extensions.connect()
+    target = state_dir() / f"dt={dt.isoformat()}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    con.execute(
+        f"copy (select cast(event_id as uuid) as event_id "
+        f"from read_parquet('{_sql_path(partition)}/part-*.parquet') order by event_id) "
+        f"to '{_sql_path(tmp)}' (format parquet, compression zstd)"
+    )
+    os.replace(tmp, target)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def check_lines(texts: list[str], schema_dir: Path | None = None) -> list[tuple[str | None, str]]:
+    """(reason, message) for each line, as an ingest run would judge it (no dedupe): for tests
+    and for checking a tracking-plan change against sample lines."""
+    con, checked_sql, _rows = _checker(schema_dir)
+    table = lines.split_lines("\n".join(texts).encode() + b"\n", 0)
+    con.register("lines", table)
+    try:
+        return con.execute(
+            f"select reason, message from ({checked_sql}) order by line_no"
+        ).fetchall()
+    finally:
+        con.unregister("lines")

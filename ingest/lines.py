@@ -1,0 +1,263 @@
+"""Line files (gzip or plain) as Arrow tables, the raw-file copies kept for replay, and the
+plumbing logs and events share: cutting a day's files into chunks, parsing the chunks on every
+core, writing each chunk's rows as one Parquet part.
+
+A file is read whole and split at b"\\n" with numpy into an Arrow string array without a Python
+object per line. A line's number is its 1-based position in the file, so `wc -l` and the
+manifest agree; a final line without a newline counts too.
+
+Parallelism and memory: the day's files are cut into chunks of whole files of about
+CHUNK_BYTES (compressed), in file order, so the cut depends on the files alone. A pool of
+`workers()` processes (one per core) takes a chunk each: read, parse, write the chunk's rows
+as `part-<chunk>.parquet` into the partition's temporary directory, copy the raw files, and
+hand back only the rejected lines and the per-file counts. Peak memory is one chunk per worker
+whatever the size of the day; a single file larger than a chunk is the one exception (it is
+read whole).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingest import lake
+
+CHUNK_BYTES = 4 << 20  # compressed input per chunk: ~40k-100k lines of logs or events
+WORKERS_ENV = "SHIFU_INGEST_WORKERS"
+LINES_SCHEMA = pa.schema(
+    [
+        ("file_id", pa.int32()),
+        ("line_no", pa.int64()),
+        ("line", pa.large_string()),
+        ("utf8_ok", pa.bool_()),
+    ]
+)
+
+
+@dataclass
+class SourceFile:
+    """One input file: where it is, its path relative to the source directory, its digest."""
+
+    file_id: int
+    path: Path
+    relative: str
+    bytes: int = 0
+    sha256: str = ""
+    lines: int = 0
+
+
+def decompress(raw: bytes) -> bytes:
+    """gzip (several members too, as `cat a.gz b.gz` makes) or plain text."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    out = []
+    while raw:
+        inflater = zlib.decompressobj(47)
+        out.append(inflater.decompress(raw))
+        out.append(inflater.flush())
+        raw = inflater.unused_data
+        if raw[:2] != b"\x1f\x8b":
+            break
+    return b"".join(out)
+
+
+def split_lines(data: bytes, file_id: int) -> pa.Table:
+    """The lines of `data` without their newlines, numbered from 1."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    ends = newlines
+    if len(data) and data[-1] != 10:
+        ends = np.append(newlines, len(data))
+    n = len(ends)
+    # Drop the newline bytes: line k then spans [ends[k-1] + 1 - k, ends[k] - k) of the copy.
+    text = buf[buf != 10] if len(newlines) else buf
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:] = ends - np.arange(n, dtype=np.int64)
+    binary = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+    )
+    try:
+        lines = binary.cast(pa.large_string())
+        ok = pa.array(np.ones(n, dtype=bool))
+    except pa.ArrowInvalid:  # invalid UTF-8 in a few lines: find them, keep them readable
+        bad = _invalid_utf8_lines(data, ends)
+        flags = np.ones(n, dtype=bool)
+        flags[bad] = False
+        mask = pa.array(~flags)
+        fixed = pa.array(
+            [binary[int(i)].as_py().decode("utf-8", "backslashreplace") for i in bad],
+            pa.large_string(),
+        )
+        unchecked = binary.cast(pa.large_string(), safe=False)
+        lines = pc.replace_with_mask(unchecked, mask, fixed)
+        ok = pa.array(flags)
+    return pa.table(
+        [
+            pa.array(np.full(n, file_id, dtype=np.int32)),
+            pa.array(np.arange(1, n + 1, dtype=np.int64)),
+            lines,
+            ok,
+        ],
+        schema=LINES_SCHEMA,
+    )
+
+
+def _invalid_utf8_lines(data: bytes, ends: np.ndarray) -> list[int]:
+    """Indices of the lines (ending at `ends`) that are not valid UTF-8: decode, and at each
+    error skip to the next line (a pass per bad line; bad lines are rare)."""
+    bad, position = [], 0
+    while position < len(data):
+        try:
+            data[position:].decode("utf-8")
+            break
+        except UnicodeDecodeError as error:
+            line = int(np.searchsorted(ends, position + error.start))
+            bad.append(line)
+            position = int(ends[line]) + 1 if line < len(ends) else len(data)
+    return bad
+
+
+def read_file(source: SourceFile) -> pa.Table:
+    raw = source.path.read_bytes()
+    source.bytes = len(raw)
+    source.sha256 = hashlib.sha256(raw).hexdigest()
+    table = split_lines(decompress(raw), source.file_id)
+    source.lines = table.num_rows
+    return table
+
+
+def raw_files_dir() -> Path:
+    return lake.lake_dir() / "raw-files"
+
+
+def copy_raw(source: SourceFile, area: str) -> None:
+    """Keep the file unchanged under lake/raw-files/<area>/<relative path> (owner-only: it holds
+    personal data). An identical copy already there is left alone (reruns)."""
+    target = raw_files_dir() / area / source.relative
+    if target.exists() and target.stat().st_size == source.bytes:
+        if _sha256(target) == source.sha256:
+            return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(raw_files_dir(), 0o700)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copyfile(source.path, tmp)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---- chunks on every core ----------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    """What a worker hands back for one chunk: the files (with bytes, digest, line count),
+    per-file counts, the rejected lines (quarantine schema, PII already scrubbed), and the
+    Parquet part it wrote (name and rows; no part when no row was accepted)."""
+
+    index: int
+    files: list[SourceFile]
+    counts: dict[int, dict[str, int]] = field(default_factory=dict)
+    rejects: pa.Table | None = None
+    part: str | None = None
+    rows: int = 0
+    keys: str | None = None  # events: the spill file of this chunk's accepted rows
+
+
+def plan_chunks(files: list[SourceFile], target_bytes: int | None = None) -> list[list[SourceFile]]:
+    """Consecutive whole files of about `target_bytes` (CHUNK_BYTES) on disk each."""
+    target_bytes = target_bytes or CHUNK_BYTES
+    chunks: list[list[SourceFile]] = []
+    current: list[SourceFile] = []
+    size = 0
+    for f in files:
+        current.append(f)
+        size += f.path.stat().st_size
+        if size >= target_bytes:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def read_chunk(files: list[SourceFile]) -> pa.Table:
+    """The lines of a chunk's files, in order (fills in each file's bytes, digest, lines)."""
+    tables = [read_file(f) for f in files]
+    return pa.concat_tables(tables) if tables else LINES_SCHEMA.empty_table()
+
+
+def workers() -> int:
+    """Processes to parse with: $SHIFU_INGEST_WORKERS, else one per available core."""
+    configured = os.environ.get(WORKERS_ENV)
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def run_chunks(function: Callable, tasks: list) -> Iterator:
+    """`function(task)` for every task on `workers()` processes, results in task order.
+
+    Workers hand back small results (counts, rejects); the rows go to files. Fork is used where
+    it exists: the workers inherit the imported modules and start at once (each opens its own
+    DuckDB connection: see the at-fork hooks in ingest.logs and ingest.events)."""
+    count = min(workers(), len(tasks))
+    if count <= 1:
+        yield from map(function, tasks)
+        return
+    warm_up()
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(count, initializer=_init_worker) as pool:
+        yield from pool.imap(function, tasks, chunksize=1)
+
+
+def release_memory() -> None:
+    """Give freed Arrow memory back to the system after a chunk (flat RSS across chunks)."""
+    pa.default_memory_pool().release_unused()
+
+
+def warm_up() -> None:
+    """Run the kernels a chunk uses once in the parent before the workers fork: Arrow sets
+    up compute functions on first use (~0.3-1 s), which each worker would otherwise repeat."""
+    import io
+
+    table = split_lines("x\n\xff\n".encode("latin-1"), 0)
+    pq.write_table(table, io.BytesIO(), **lake.PARQUET_OPTIONS)
+    pc.sort_indices(table, [("file_id", "ascending"), ("line_no", "ascending")])
+
+
+def _init_worker() -> None:
+    # one core per worker: the pool is the parallelism
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
+def write_part(directory: Path, index: int, table: pa.Table, schema: pa.Schema) -> str | None:
+    """One chunk's rows as `part-<index>.parquet` in fixed-size row groups (None when empty)."""
+    if table.num_rows == 0:
+        return None
+    name = f"part-{index:05d}.parquet"
+    table = table.cast(schema).combine_chunks()
+    with pq.ParquetWriter(directory / name, schema, **lake.PARQUET_OPTIONS) as writer:
+        writer.write_table(table, row_group_size=lake.ROWS_PER_ROW_GROUP)
+    return name
