@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=None, help="traffic worker processes")
     p.add_argument(
+        "--checkpoints",
+        type=Path,
+        default=None,
+        help="SQLite targets: keep a copy of the databases at the end of every new day in "
+        "CHECKPOINTS/dt=D/db/ (to replay the week night by night from one simulation)",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -116,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         split_date=args.split_date,
         faults=faults,
     )
+    if args.checkpoints is not None and is_url(args.target):
+        print("simulator: --checkpoints needs a SQLite --target directory", file=sys.stderr)
+        return 2
     try:
         summary = simulate(
             config,
@@ -126,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             files=not args.no_files,
             workers=args.workers,
             progress=args.progress,
+            checkpoints=args.checkpoints,
         )
     except ValueError as exc:
         print(f"simulator: {exc}", file=sys.stderr)

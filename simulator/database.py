@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
@@ -85,6 +86,28 @@ class SourceDatabase:
             self.raw.execute("PRAGMA journal_mode=DELETE")
         self.raw.close()
         self.engine.dispose()
+
+    def checkpoint(self, destination: Path) -> None:
+        """Copy the SQLite databases, as committed now, to `destination` (one file each, the
+        same layout as db/): the source as it stood at the end of a day, for replaying nights.
+        Uses SQLite's online backup, so the copy is consistent without closing the writer."""
+        if self.dialect != "sqlite":
+            raise ValueError("checkpoints are for SQLite targets (a server keeps its own history)")
+        destination = Path(destination)
+        if destination.exists():
+            shutil.rmtree(destination)
+        staging = destination.with_name(f".{destination.name}.partial")
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        for row in self.raw.execute("PRAGMA database_list").fetchall():
+            schema, path = row[1], row[2]
+            if schema == "temp" or not path:
+                continue
+            with sqlite3.connect(staging / Path(path).name) as copy:
+                self.raw.backup(copy, name=schema)
+            copy.close()
+        staging.rename(destination)
 
     def _attach(self, logical: str) -> None:
         if self.dialect == "sqlite" and logical != MONOLITH:

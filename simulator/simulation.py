@@ -65,12 +65,18 @@ def simulate(
     files: bool = True,
     workers: int | None = None,
     progress: bool | None = None,
+    checkpoints: Path | None = None,
 ) -> RunSummary:
     """Run (or with `append_days`, continue) a simulation. Returns what was written.
 
     A fresh run replaces whatever an earlier simulation wrote to `target` and `output_dir`;
     an append re-simulates the history in memory (it is deterministic) and writes only the new
-    days, so N days plus an append of one equals N+1 days, byte for byte."""
+    days, so N days plus an append of one equals N+1 days, byte for byte.
+
+    `checkpoints` (SQLite only): after each new day, a copy of the databases as they stood at
+    its end goes to `checkpoints/dt=D/db/` (a
+    simulator target directory of its own), so that a week simulated in one pass can be ingested
+    night by night (each night reading its own day's database) without re-simulating history."""
     started = timer.monotonic()
     output_dir = Path(output_dir)
     db = SourceDatabase(target, schema_prefix)
@@ -127,6 +133,8 @@ def simulate(
                 if config.split_date == day:
                     db.migrate_split(day)
                 db_writes += db.apply(out.ops)
+                if checkpoints is not None:
+                    db.checkpoint(Path(checkpoints) / f"dt={day.isoformat()}" / "db")
                 orders += out.truth["orders_created_total"]
             future = None
             if files and day >= first_new - timedelta(days=SPILL_DAYS):

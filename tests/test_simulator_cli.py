@@ -82,14 +82,23 @@ def test_another_seed_gives_other_bytes(tmp_path):
 
 
 def test_append_writes_what_the_longer_run_wrote_byte_for_byte(tmp_path):
-    _simulate(tmp_path / "full", "--days", "3")
+    checkpoints = tmp_path / "checkpoints"
+    _simulate(tmp_path / "full", "--days", "3", "--checkpoints", str(checkpoints))
     _simulate(tmp_path / "nightly", "--days", "2")
     before = _digests(tmp_path / "nightly")
+    # The one-pass run's checkpoint of day 2 is the database the nightly run had after day 2.
+    assert _tables(checkpoints / "dt=2026-11-02") == _tables(tmp_path / "nightly")
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "dt=2026-11-01",
+        "dt=2026-11-02",
+        "dt=2026-11-03",
+    ]
     _simulate(tmp_path / "nightly", "--append")
     after = _digests(tmp_path / "nightly")
     full = _digests(tmp_path / "full")
     assert after == full
     assert _tables(tmp_path / "nightly") == _tables(tmp_path / "full")
+    assert _tables(checkpoints / "dt=2026-11-03") == _tables(tmp_path / "full")
     # Files of earlier days are untouched; the new day only adds (late events land in new files).
     assert all(after[name] == digest for name, digest in before.items() if "simulation" not in name)
     state = json.loads((tmp_path / "nightly" / "simulation.json").read_text())
