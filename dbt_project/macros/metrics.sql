@@ -26,6 +26,9 @@
     {%- if measure.agg == 'count_distinct' -%} count(distinct {{ expr }})
     {%- elif measure.agg == 'average' -%} avg({{ expr }})
     {%- elif measure.agg in ('sum', 'count', 'min', 'max') -%} {{ measure.agg }}({{ expr }})
+    {%- elif measure.agg == 'percentile' and measure.agg_params.use_discrete_percentile -%}
+        quantile_disc({{ expr }}, {{ measure.agg_params.percentile }})
+    {%- elif measure.agg == 'percentile' -%} quantile_cont({{ expr }}, {{ measure.agg_params.percentile }})
     {%- else -%} {{ exceptions.raise_compiler_error("metrics_match_definitions: unsupported agg " ~ measure.agg) }}
     {%- endif -%}
 {%- endmacro %}

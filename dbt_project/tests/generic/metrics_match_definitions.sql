@@ -3,8 +3,8 @@
     `time_column` (a date: the day of the measure's agg_time_dimension) plus `dimensions`
     (columns with the same name in the semantic model's table). The definition is cast to the
     column's contract type, so rounding is the column's own. Simple metrics (sum, count,
-    count_distinct, average, min, max) and ratios of simple metrics are supported; missing rows
-    count as 0 for sums and counts. Returns one row per disagreeing cell. -#}
+    count_distinct, average, min, max, percentile) and ratios of simple metrics are supported;
+    missing rows count as 0 for sums and counts. Returns one row per disagreeing cell. -#}
 {% test metrics_match_definitions(model, time_column, dimensions=[]) %}
 {%- if not execute %}
 select 1 as mismatch where false

@@ -1,6 +1,6 @@
 {#- Master activity per day: active masters (distinct masters who started a service that day),
     services started, punctuality, utilisation (services per active master) and the reviews
-    (ratings) masters received that day. -#}
+    (ratings) masters received that day, and the masters who joined (新入驻师傅). -#}
 with
 
 orders as (
@@ -9,6 +9,10 @@ orders as (
 
 reviews as (
     select * from {{ ref('dw_fct_reviews') }}
+),
+
+masters as (
+    select * from {{ ref('dw_dim_masters') }}
 ),
 
 started as (
@@ -31,10 +35,20 @@ reviewed as (
     group by all
 ),
 
+joined as (
+    select
+        cast(created_at as date) as dt,
+        count(master_id) as new_masters
+    from masters
+    group by all
+),
+
 grain as (
     select dt from started
     union
     select dt from reviewed
+    union
+    select dt from joined
 ),
 
 final as (
@@ -50,10 +64,12 @@ final as (
         cast(coalesce(reviewed.reviews, 0) as bigint) as reviews,
         cast(coalesce(reviewed.review_score_sum, 0) as bigint) as review_score_sum,
         cast(reviewed.review_score_sum / nullif(reviewed.reviews, 0) as decimal(9, 4))
-            as average_review_score
+            as average_review_score,
+        cast(coalesce(joined.new_masters, 0) as bigint) as new_masters
     from grain
     left join started using (dt)
     left join reviewed using (dt)
+    left join joined using (dt)
 )
 
 select * from final

@@ -1,0 +1,27 @@
+{#- order_confirm (确认完工): one row per valid event, its props typed (the tracking plan:
+    schemas/order_confirm.json). Keyed by event day, like ods_events__events. -#}
+with
+
+events as (
+    select * from {{ ref('ods_events__events') }}
+    where event_name = 'order_confirm'
+        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+),
+
+parsed as (
+    select
+        event_id,
+        event_at,
+        event_dt,
+        platform,
+        app_version,
+        device_id,
+        user_id,
+        page,
+        cast(json_extract_string(props, '$.order_id') as bigint) as order_id,
+        cast(json_extract_string(props, '$.order_no') as varchar) as order_no,
+        lake_dt
+    from events
+)
+
+select * from parsed

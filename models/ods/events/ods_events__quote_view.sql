@@ -1,0 +1,27 @@
+{#- quote_view (查看报价): one row per valid event, its props typed (the tracking plan:
+    schemas/quote_view.json). Keyed by event day, like ods_events__events. -#}
+with
+
+events as (
+    select * from {{ ref('ods_events__events') }}
+    where event_name = 'quote_view'
+        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+),
+
+parsed as (
+    select
+        event_id,
+        event_at,
+        event_dt,
+        platform,
+        app_version,
+        device_id,
+        user_id,
+        page,
+        cast(json_extract_string(props, '$.order_id') as bigint) as order_id,
+        cast(json_extract_string(props, '$.quote_count') as bigint) as quote_count,
+        lake_dt
+    from events
+)
+
+select * from parsed

@@ -1,0 +1,28 @@
+{#- search (搜索): one row per valid event, its props typed (the tracking plan:
+    schemas/search.json). Keyed by event day, like ods_events__events. -#}
+with
+
+events as (
+    select * from {{ ref('ods_events__events') }}
+    where event_name = 'search'
+        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+),
+
+parsed as (
+    select
+        event_id,
+        event_at,
+        event_dt,
+        platform,
+        app_version,
+        device_id,
+        user_id,
+        page,
+        cast(json_extract_string(props, '$.keyword') as varchar) as keyword,
+        cast(json_extract_string(props, '$.result_count') as bigint) as result_count,
+        cast(json_extract_string(props, '$.city') as varchar) as city_code,
+        lake_dt
+    from events
+)
+
+select * from parsed
