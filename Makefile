@@ -16,7 +16,9 @@ DEMO_DAYS ?= 7
 DEMO_SCALE ?= 0.1
 DEMO_SEED ?= 42
 
-# Extra pytest options, e.g. `make test PYTEST_ARGS="-n 2 -m 'not slow'"`.
+# pytest-xdist workers (tests/conftest.py keeps each expensive session fixture on one worker),
+# and extra pytest options, e.g. `make test PYTEST_WORKERS=0 PYTEST_ARGS="-m 'not slow'"`.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
 # Setup reruns only when pyproject.toml or requirements.lock change: the stamp is named after them.
@@ -44,7 +46,7 @@ demo: setup ## Run the main job on the embedded default: simulate, ingest and bu
 	@scripts/demo.sh $(DEMO_START) $(DEMO_DAYS) $(DEMO_SCALE) $(DEMO_SEED)
 
 test: setup services lint ## Install, start the services, then lint and run every test
-	@$(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; \
+	@$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || { rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
 		exit $$rc; }
 

@@ -22,6 +22,9 @@ import psycopg2
 import pymysql
 import pytest
 
+# Session pipelines shared by several test directories.
+from tests.nightly import nightly  # noqa: F401
+
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 CONNECT_TIMEOUT_SECONDS = 5
@@ -37,11 +40,28 @@ FIXTURE_MARKERS = {
 }
 
 
+# Session fixtures that build something expensive. `make test` runs pytest-xdist with
+# `--dist loadgroup`: each worker has its own session fixtures, so every test using one of these
+# goes to the same worker (one group per fixture) and each is built once per run.
+FIXTURE_GROUPS = {
+    "warehouses": "warehouse",
+    "warehouse": "warehouse",
+    "nightly": "nightly",
+    "binlog_mariadb": "binlog",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        fixtures = getattr(item, "fixturenames", ())
         for fixture, marker in FIXTURE_MARKERS.items():
-            if fixture in getattr(item, "fixturenames", ()):
+            if fixture in fixtures:
                 item.add_marker(marker)
+        # A test using two of them joins the first group listed (the other is built twice).
+        groups = [group for fixture, group in FIXTURE_GROUPS.items() if fixture in fixtures]
+        if groups and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
 
 
 def running_in_ci() -> bool:

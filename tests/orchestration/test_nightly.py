@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.orchestration.conftest import ROOT, Nightly, dags_test
+from tests.nightly import ROOT, Nightly, dags_test
 
 pytestmark = pytest.mark.slow
 
