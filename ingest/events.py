@@ -52,6 +52,7 @@ from ingest.logs import (
     _manifest,
     _quarantine_table,
     _scrubbed,
+    scrub_rejects,
 )
 
 SOURCE, STREAM, QUARANTINE = "tracking", "events", "tracking_events"
@@ -315,6 +316,15 @@ os.register_at_fork(after_in_child=_forget_connection)
 _FAST: dict[str, tracking_plan.FastPlan | None] = {}
 _MAX_TS = 10**15  # epoch ms beyond year 30000: left to the SQL path (no overflow in numpy)
 _ROWS_SCHEMA = pa.schema([*SCHEMA, pa.field("_file_id", pa.int32())])
+REJECTS_SCHEMA = pa.schema(
+    [
+        ("file_id", pa.int32()),
+        ("line_no", pa.int64()),
+        ("reason", pa.string()),
+        ("message", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
 
 
 def _fast_plan(schema_dir: Path | None) -> tracking_plan.FastPlan | None:
@@ -329,21 +339,31 @@ def check_chunk_lines(
 ) -> tuple[pa.Table, pa.Table]:
     """(valid events with `_file_id`, in file and line order; rejects) of some lines.
 
-    Lines msgspec's decoders of the plan accept (tracking_plan.FastPlan) and that are neither
-    bots nor too late are built in Arrow; every other line goes through the SQL validator,
-    which alone words the verdicts. (An ingest run sends the day's SQL lines through one
+    Lines msgspec's decoders of the plan accept (tracking_plan.FastPlan) are built in Arrow,
+    and judged there when they are bots or too late (the only verdicts left for a line that
+    meets its schema, worded as the SQL words them); every other line goes through the SQL
+    validator, which alone words the other verdicts. (An ingest run sends the day's SQL lines through one
     query in the parent: the query costs ~0.5 s to set up, whatever its input.)
     tests/ingest/test_events.py checks that the two paths agree."""
     plan = _fast_plan(schema_dir) if fast else None
     fast_rows = None
     slow = table
     if plan is not None:
-        fast_rows, taken = _fast_events(table, files, plan)
+        fast_rows, taken, fast_rejects = _fast_events(table, files, plan)
         slow = table.filter(pc.invert(taken))
     rows, rejects = _sql_check(slow, files, schema_dir)
     if fast_rows is not None:
         rows = _merge(fast_rows, rows)
+        rejects = _sorted_rejects([fast_rejects, rejects])
     return rows, rejects
+
+
+def _sorted_rejects(tables: list[pa.Table]) -> pa.Table:
+    """Rejects of both paths as one table, in file and line order."""
+    rejects = pa.concat_tables([t.cast(REJECTS_SCHEMA) for t in tables if t is not None])
+    return rejects.take(
+        pc.sort_indices(rejects, [("file_id", "ascending"), ("line_no", "ascending")])
+    )
 
 
 def _sql_check(
@@ -357,9 +377,7 @@ def _sql_check(
     con.unregister("lines")
     failed = pc.is_valid(checked["reason"])
     rejects = checked.filter(failed).select(["file_id", "line_no", "reason", "message", "raw"])
-    rejects = rejects.take(
-        pc.sort_indices(rejects, [("file_id", "ascending"), ("line_no", "ascending")])
-    )
+    rejects = _sorted_rejects([rejects])
     con.register("ev_checked", checked.drop_columns(["raw"]))
     params = {
         "base": files[0].file_id,
@@ -381,7 +399,8 @@ def _merge(first: pa.Table, second: pa.Table) -> pa.Table:
 
 def _fast_events(
     table: pa.Table, files: list[lines.SourceFile], plan: tracking_plan.FastPlan
-) -> tuple[pa.Table, pa.Array]:
+) -> tuple[pa.Table, pa.Array, pa.Table]:
+    """(valid events, which lines the fast path decided, its rejects: bots, too late)."""
     # bytes, not str: msgspec reads them as they are; a line that is not UTF-8 is b"" (refused)
     texts = pc.if_else(table["utf8_ok"], table["line"], "").cast(pa.large_binary()).to_pylist()
     decode = plan.envelope.decode
@@ -418,10 +437,7 @@ def _fast_events(
         for key in ("client_ts", "sent_ts", "server_ts")
     )
     props_text = pa.array([bytes(raw).decode() for raw in columns["props"]], pa.string())
-    good = (client <= _MAX_TS) & (sent <= _MAX_TS) & (server <= _MAX_TS)
-    good &= ~(sent - client > LATE_WINDOW_MS)
-    bot = pc.fill_null(pc.match_substring_regex(strings["ua"], BOT_UA_PATTERN), False)
-    good &= ~bot.to_numpy(zero_copy_only=False)
+    decided = (client <= _MAX_TS) & (sent <= _MAX_TS) & (server <= _MAX_TS)
     rules: dict[tuple[str, str], list[str]] = {}
     for name, key, pattern in plan.patterns:
         rules.setdefault((key, pattern), []).append(name)
@@ -430,8 +446,15 @@ def _fast_events(
             pc.is_in(event, value_set=pa.array(with_rule, pa.string())),
             pc.invert(pc.match_substring_regex(strings[key], pattern)),
         )
-        good &= ~pc.fill_null(broken, False).to_numpy(zero_copy_only=False)
+        decided &= ~pc.fill_null(broken, False).to_numpy(zero_copy_only=False)
+    # The schema is met: what is left to decide is bot, then too late (the SQL's order).
+    bot = pc.fill_null(pc.match_substring_regex(strings["ua"], BOT_UA_PATTERN), False)
+    bot = decided & bot.to_numpy(zero_copy_only=False)
+    late = decided & ~bot & (sent - client > LATE_WINDOW_MS)
+    good = decided & ~bot & ~late
+    rejects = _fast_rejects(table, index, bot, late, strings["ua"], sent - client)
     keep = pa.array(good)
+    decided_index = index[decided]
     index = index[good]
     file_id = table["file_id"].combine_chunks().take(pa.array(index))
     file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
@@ -462,8 +485,32 @@ def _fast_events(
         "_file_id": file_id,
     }
     taken = np.zeros(table.num_rows, dtype=bool)
-    taken[index] = True
-    return pa.table(rows).cast(_ROWS_SCHEMA), pa.array(taken)
+    taken[decided_index] = True
+    return pa.table(rows).cast(_ROWS_SCHEMA), pa.array(taken), rejects
+
+
+def _fast_rejects(table, index, bot, late, ua, lateness) -> pa.Table:
+    """The bot and too-late lines among the decoded ones, worded as the SQL words them."""
+    rejected = bot | late
+    where = pa.array(index[rejected])
+    hours = np.floor_divide(lateness[rejected], 3_600_000)
+    late_text = pa.array([f"arrived {h} h after the event (limit 72 h)" for h in hours.tolist()])
+    is_bot = pa.array(bot[rejected])
+    return pa.table(
+        {
+            "file_id": table["file_id"].take(where),
+            "line_no": table["line_no"].take(where),
+            "reason": pc.if_else(is_bot, "bot", "too_late"),
+            "message": pc.if_else(
+                is_bot,
+                pc.binary_join_element_wise(
+                    "crawler user agent: ", ua.filter(pa.array(rejected)), ""
+                ),
+                late_text,
+            ),
+            "raw": table["line"].take(where),
+        }
+    ).cast(REJECTS_SCHEMA)
 
 
 def _check_chunk(task) -> lines.ChunkResult:
@@ -473,15 +520,19 @@ def _check_chunk(task) -> lines.ChunkResult:
     spill = Path(spill)
     table = lines.read_chunk(files)
     plan = _fast_plan(schema_dir)
+    rejects = None
     if plan is not None:
-        rows, taken = _fast_events(table, files, plan)
+        rows, taken, rejects = _fast_events(table, files, plan)
         slow = table.filter(pc.invert(taken))
     else:
         rows, slow = _ROWS_SCHEMA.empty_table(), table
     del table
     pq.write_table(slow, spill / f"slow-{index:05d}.parquet", compression="lz4")
     rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
-    result = lines.ChunkResult(index, files)
+    # the fast path's rejects (bots, too late: most of them) are scrubbed here, in parallel
+    result = lines.ChunkResult(
+        index, files, rejects=None if rejects is None else scrub_rejects(rejects)
+    )
     for fid, n in zip(*np.unique(rows["_file_id"].to_numpy(), return_counts=True), strict=True):
         result.counts.setdefault(int(fid), {})["candidates"] = int(n)
     result.keys = _spill_rows(spill, f"{index:05d}", rows)
@@ -508,16 +559,18 @@ def _spill_rows(spill: Path, name: str, rows: pa.Table) -> str:
     return keys
 
 
-def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts) -> str:
-    """The lines the fast path left, all chunks at once, through the SQL validator: rejects to
-    quarantine, valid events spilled as rows-slow.arrow (returns their keys file)."""
+def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts, fast_rejects) -> str:
+    """The lines the fast path left, all chunks at once, through the SQL validator: rejects
+    (with the fast path's, in file and line order) to quarantine, valid events spilled as
+    rows-slow.arrow (returns their keys file)."""
     paths = sorted(spill.glob("slow-*.parquet"))
     slow = pa.concat_tables([pq.read_table(p) for p in paths] or [lines.LINES_SCHEMA.empty_table()])
     for path in paths:
         path.unlink()
     rows, rejects = _sql_check(slow.cast(lines.LINES_SCHEMA), files, schema_dir)
+    rejects = _sorted_rejects([*fast_rejects, scrub_rejects(rejects)])
     del slow
-    quarantine.reject_table(_quarantine_table(files, rejects))
+    quarantine.reject_table(_quarantine_table(files, rejects, scrubbed=True))
     for fid in rejects.column("file_id").to_pylist():
         entry = counts.setdefault(fid, {})
         entry["quarantined"] = entry.get("quarantined", 0) + 1
@@ -575,8 +628,9 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         _warm_up(files, schema_dir)
         chunks = lines.plan_chunks(files)
         tasks = [(i, chunk, str(spill), schema_dir) for i, chunk in enumerate(chunks)]
-        keys, owner = [], {}
+        keys, owner, fast_rejects = [], {}, []
         for chunk in lines.run_chunks(_check_chunk, tasks):
+            fast_rejects.append(chunk.rejects)
             for f in chunk.files:
                 by_id[f.file_id] = f
                 owner[f.file_id] = chunk.index
@@ -584,7 +638,9 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
                 counts.setdefault(fid, {}).update(entry)
             keys.append(chunk.keys)
         if files:
-            keys.append(_check_slow_lines(spill, files, schema_dir, quarantine, counts))
+            keys.append(
+                _check_slow_lines(spill, files, schema_dir, quarantine, counts, fast_rejects)
+            )
         duplicates = _find_duplicates(keys, previous, spill)
         per_chunk: dict[int, list[int]] = {i: [] for i in range(len(chunks))}
         for fid, line_no in duplicates:
@@ -613,8 +669,17 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         written = writer.commit(manifest)
         _write_accepted_ids(path, dt)
     _finish(result, written, quarantine, clock)
+    lines.prune_raw_files("events", dt, _arrival_day)
     result.message = f"{manifest['duplicates_dropped']} duplicates dropped"
     return result
+
+
+def _arrival_day(path: Path) -> date | None:
+    """The arrival date of a batch copy: events/<collector>/<YYYY-MM-DD>/<HH>/<name>."""
+    try:
+        return date.fromisoformat(path.parent.parent.name)
+    except ValueError:
+        return None
 
 
 def _warm_up(files: list[lines.SourceFile], schema_dir: Path | None) -> None:

@@ -64,7 +64,7 @@ NGINX_SCHEMA = pa.schema(
         ("upstream_response_time_s", pa.float64()),
         ("upstream_attempts", pa.int16()),
         ("request_id", pa.string()),
-        ("extra", pa.string()),  # unknown trailing fields, as written
+        ("extra", pa.string()),  # unknown trailing fields, as written (IP addresses cut)
         ("host", pa.string()),
         ("file", pa.string()),
         ("line_no", pa.int64()),
@@ -191,6 +191,7 @@ def _nginx_rows_sql() -> str:
         for name in ("request", "referer", "ua")
     }
     target = "split_part(request_text, ' ', 2)"
+    extra = "nullif(if(extended_file, array_to_string(tokens[id_at + 1:], ' '), trim(rest)), '')"
     return f"""
 with parsed as (
     select
@@ -236,7 +237,7 @@ select
     if(extended_file, cast(len(list_filter(tokens[2:id_at - 1], t -> t not in (',', ':')))
         as smallint), null) as upstream_attempts,
     if(extended_file, tokens[id_at], null) as request_id,
-    nullif(if(extended_file, array_to_string(tokens[id_at + 1:], ' '), trim(rest)), '') as extra,
+    {pii.sql_scrubbed(extra)} as extra,
     $hosts[file_id - $base + 1] as host,
     $files[file_id - $base + 1] as file,
     line_no,
@@ -455,7 +456,7 @@ def _nginx_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkRe
     table = lines.read_chunk(files)
     rows, rejects = parse_nginx(table, files)
     rows = rows.set_column(0, "remote_addr", pii.truncate_ips(rows["remote_addr"]))
-    return _finish_chunk(index, files, directory, rows, rejects, NGINX_SCHEMA)
+    return _finish_chunk(index, files, directory, rows, rejects, NGINX_SCHEMA, leading_address=True)
 
 
 def parse_nginx(
@@ -522,145 +523,77 @@ def _extended_files(fields: pa.Table, fast_rows: pa.Table | None) -> list[int]:
 
 
 _NGINX_WITH_ID = pa.schema([*NGINX_SCHEMA, pa.field("_file_id", pa.int32())])
-_TIME = r"^\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}$"
-_ZONE = r"^[+-][0-9]{4}\]$"
-_SECONDS_TOKEN = r"^(-|[0-9]+(\.[0-9]+)?)$"
+_SECONDS_TOKEN = r"(?:-|[0-9]+(?:\.[0-9]+)?)"
 _TARGET = r"^(?P<path>[^?]*)(?:\?(?P<query>.*))?$"
+# The common extended shape, whole: `ip ident user [time zone] "METHOD target HTTP/x" status
+# bytes "referer" "ua" rt urt id`, no backslash anywhere (no escapes), exactly six quotes, one
+# upstream time. One RE2 pass (a DFA: no captures) picks the lines; each split below then
+# gives every one of them the same number of pieces, so nothing is filtered stage by stage.
+_FAST_LINE = (
+    r'^[^ "\\]+ [^ "\\]+ [^ "\\]+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} '
+    r'[+-][0-9]{4}\] "[A-Z][A-Z_-]* [^\t\n\f\r "\\]+ HTTP/[0-9.]+" [0-9]{3} (?:[0-9]{1,18}|-) '
+    rf'"[^"\\]*" "[^"\\]*" {_SECONDS_TOKEN} {_SECONDS_TOKEN} [0-9a-f]{{32}}$'
+)
 
 
-class _Rows:
-    """Columns of the lines still on the fast path; `keep(mask)` narrows them all."""
-
-    def __init__(self, **columns) -> None:
-        self.columns = columns
-
-    def __getitem__(self, name):
-        return self.columns[name]
-
-    def __setitem__(self, name, value) -> None:
-        self.columns[name] = value
-
-    def keep(self, mask) -> None:
-        mask = pc.fill_null(mask, False)
-        self.columns = {k: v.filter(mask) for k, v in self.columns.items()}
-
-    def split(self, name: str, separator: str, count: int) -> list[pa.Array]:
-        """Keep the rows whose `name` splits into exactly `count` pieces; return the pieces."""
-        parts = pc.split_pattern(self[name], separator)
-        self.keep(pc.equal(pc.list_value_length(parts), count))
-        parts = parts.filter(pc.equal(pc.list_value_length(parts), count))
-        flat = pc.list_flatten(parts)
-        m = len(parts)
-        return [flat.take(pa.array(np.arange(k, m * count, count))) for k in range(count)]
+def _split(values: pa.Array, separator: str, count: int) -> list[pa.Array]:
+    """The `count` pieces of every value (each value has exactly `count`: `_FAST_LINE`)."""
+    flat = pc.list_flatten(pc.split_pattern(values, separator))
+    m = len(values)
+    return [flat.take(pa.array(np.arange(k, m * count, count))) for k in range(count)]
 
 
 def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Table, pa.Array]:
-    """The lines in the common extended shape, parsed with Arrow kernels, and which they are:
-    `ip ident user [time zone] "METHOD target HTTP/x" status bytes "referer" "ua" rt urt id`
-    with no backslash anywhere (no escapes), exactly six quotes, a valid time, one upstream."""
+    """The lines in the common extended shape (`_FAST_LINE`) with a valid time, parsed with
+    Arrow kernels, and which lines they are (the others go to the SQL)."""
     n = table.num_rows
-    line = table["line"].combine_chunks().cast(pa.string())
-    plain = pc.and_(table["utf8_ok"].combine_chunks(), pa.array(~_has_byte(line, ord("\\"))))
-    rows = _Rows(
-        row=pa.array(np.arange(n, dtype=np.int64)),
-        file_id=table["file_id"].combine_chunks(),
-        line_no=table["line_no"].combine_chunks(),
-        line=line,
-    )
-    rows.keep(plain)
-    head, request, mid, referer, sep, ua, rest = rows.split("line", '"', 7)
-    del rows.columns["line"]
-    rows.columns.update(head=head, request=request, mid=mid, referer=referer, ua=ua, rest=rest)
-    rows.keep(
-        pc.and_(pc.equal(sep, " "), pc.match_substring_regex(request, _REQUEST)),
-    )
-    ip, ident, user, stamp, zone, end = rows.split("head", " ", 6)
-    del rows.columns["head"]
+    line = table["line"].combine_chunks()
+    good = pc.and_(table["utf8_ok"].combine_chunks(), pc.match_substring_regex(line, _FAST_LINE))
+    index = np.flatnonzero(good.to_numpy(zero_copy_only=False))
+    line = line.take(pa.array(index)).cast(pa.string())
+    head, request, mid, referer, _sep, ua, rest = _split(line, '"', 7)
+    del line
+    ip, _ident, user, stamp, zone, _end = _split(head, " ", 6)
     requested_at, time_ok = _requested_at(stamp, zone)
-    rows.columns.update(ip=ip, user=user, requested_at=requested_at)
-    rows.keep(
-        pc.and_(
-            pc.and_(pa.array(time_ok), pc.equal(end, "")),
-            pc.and_(
-                pc.greater(pc.binary_length(ip), 0),
-                pc.and_(
-                    pc.greater(pc.binary_length(ident), 0), pc.greater(pc.binary_length(user), 0)
-                ),
-            ),
-        )
-    )
-    first, status, body, last = rows.split("mid", " ", 4)
-    del rows.columns["mid"]
-    rows.columns.update(status=status, body=body, first=first, last=last)
-    blank, rt, urt, request_id = rows.split("rest", " ", 4)
-    del rows.columns["rest"]
-    rows.columns.update(rt=rt, urt=urt, request_id=request_id)
-    rows.keep(
-        pc.and_(
-            pc.and_(
-                pc.and_(pc.equal(rows["first"], ""), pc.equal(rows["last"], "")),
-                pc.and_(
-                    pc.match_substring_regex(rows["status"], "^[0-9]{3}$"),
-                    pc.match_substring_regex(rows["body"], "^([0-9]{1,18}|-)$"),
-                ),
-            ),
-            pc.and_(
-                pc.and_(
-                    pc.equal(blank, ""), pc.match_substring_regex(request_id, "^[0-9a-f]{32}$")
-                ),
-                pc.and_(
-                    pc.match_substring_regex(rt, _SECONDS_TOKEN),
-                    pc.match_substring_regex(urt, _SECONDS_TOKEN),
-                ),
-            ),
-        )
-    )
-    method, target, protocol = rows.split("request", " ", 3)
-    taken = np.zeros(n, dtype=bool)
-    taken[rows["row"].to_numpy()] = True
-    m = len(rows["row"])
+    _first, status, body, _last = _split(mid, " ", 4)
+    _blank, rt, urt, request_id = _split(rest, " ", 4)
+    method, target, protocol = _split(request, " ", 3)
+    m = len(index)
     parts = pc.extract_regex(target, _TARGET)
     has_query = pc.match_substring(target, "?")
     null_str = pa.nulls(m, pa.string())
-    body = rows["body"]
-    file_index = pc.subtract(rows["file_id"], pa.scalar(files[0].file_id, pa.int32()))
+    file_id = table["file_id"].combine_chunks().take(pa.array(index))
+    file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
     columns = {
-        "remote_addr": rows["ip"],
-        "remote_user": pc.if_else(pc.equal(rows["user"], "-"), null_str, rows["user"]),
-        "requested_at": rows["requested_at"],
+        "remote_addr": ip,
+        "remote_user": pc.if_else(pc.equal(user, "-"), null_str, user),
+        "requested_at": requested_at,
         "method": method,
         "path": _scrubbed(parts.field("path")),
         "query": pc.if_else(has_query, _scrubbed(parts.field("query")), null_str),
         "protocol": protocol,
         "request": null_str,
-        "status": pc.cast(rows["status"], pa.int16()),
+        "status": pc.cast(status, pa.int16()),
         "body_bytes": pc.cast(pc.if_else(pc.equal(body, "-"), null_str, body), pa.int64()),
-        "referer": _scrubbed(pc.if_else(pc.equal(rows["referer"], "-"), null_str, rows["referer"])),
-        "user_agent": pc.if_else(pc.equal(rows["ua"], "-"), null_str, rows["ua"]),
-        "request_time_s": _seconds(rows["rt"]),
-        "upstream_response_time_s": _seconds(rows["urt"]),
+        "referer": _scrubbed(pc.if_else(pc.equal(referer, "-"), null_str, referer)),
+        "user_agent": pc.if_else(pc.equal(ua, "-"), null_str, ua),
+        "request_time_s": _seconds(rt),
+        "upstream_response_time_s": _seconds(urt),
         "upstream_attempts": pa.array(np.ones(m, dtype=np.int16)),
-        "request_id": rows["request_id"],
+        "request_id": request_id,
         "extra": null_str,
         "host": pa.array([Path(f.relative).parts[-2] for f in files]).take(file_index),
         "file": pa.array([f.relative for f in files]).take(file_index),
-        "line_no": rows["line_no"],
-        "_file_id": rows["file_id"],
+        "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
+        "_file_id": file_id,
     }
-    return pa.table(columns).cast(_NGINX_WITH_ID), pa.array(taken)
-
-
-def _has_byte(values: pa.Array, byte: int) -> np.ndarray:
-    """Which strings of `values` contain `byte` (numpy over the data buffer)."""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
-        values.offset : values.offset + len(values) + 1
-    ]
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    found = np.zeros(len(values), dtype=bool)
-    hits = np.flatnonzero(data == byte) + offsets[0]
-    if len(hits):
-        found[np.searchsorted(offsets, hits, side="right") - 1] = True
-    return found
+    rows = pa.table(columns).cast(_NGINX_WITH_ID)
+    if not time_ok.all():  # an impossible time (31 Feb, hour 25): the SQL path words it
+        rows = rows.filter(pa.array(time_ok))
+        index = index[time_ok]
+    taken = np.zeros(n, dtype=bool)
+    taken[index] = True
+    return rows, pa.array(taken)
 
 
 def _fixed_width(values: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -764,9 +697,10 @@ def _app_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkResu
 
 
 def _finish_chunk(
-    index, files, directory, rows, rejects, schema, lines_column=None
+    index, files, directory, rows, rejects, schema, lines_column=None, leading_address=False
 ) -> lines.ChunkResult:
-    """Write the chunk's part, copy its raw files, count per file, scrub the rejects."""
+    """Write the chunk's part, copy its raw files, count per file, scrub the rejects
+    (`leading_address`: each raw line starts with a client address, see pii.mask_ips)."""
     result = lines.ChunkResult(index, files)
     by_name = {f.relative: f.file_id for f in files}
     if lines_column is None:
@@ -779,7 +713,7 @@ def _finish_chunk(
             result.counts.setdefault(by_name[row["file"]], {})["parsed"] = int(
                 row[f"{lines_column}_sum"]
             )
-    result.rejects = _quarantine_table(files, rejects)
+    result.rejects = _quarantine_table(files, rejects, leading_address)
     for fid in rejects.column("file_id").to_pylist():
         entry = result.counts.setdefault(fid, {})
         entry["quarantined"] = entry.get("quarantined", 0) + 1
@@ -836,6 +770,7 @@ def _run(
         quarantine.commit({"source": source, "table": table, "mode": "files"})
         written = writer.commit(manifest)
     _finish(result, written, quarantine, clock)
+    lines.prune_raw_files(f"logs/{source}", dt, lambda p: file_day(p.name))
     return result
 
 
@@ -905,9 +840,17 @@ def _files_table(group: list[lines.SourceFile], host_depth: int) -> pa.Table:
     )
 
 
-def _quarantine_table(files: list[lines.SourceFile], rejects: pa.Table) -> pa.Table:
+def _quarantine_table(
+    files: list[lines.SourceFile],
+    rejects: pa.Table,
+    leading_address: bool = False,
+    scrubbed: bool = False,
+) -> pa.Table:
     """Rejected lines (file_id, line_no, reason, message, raw) as quarantine rows, the message
-    and raw text scrubbed of PII."""
+    and raw text scrubbed of PII (IP addresses cut too: pii.scrub, pii.mask_ips) unless they
+    are `scrubbed` already (scrub_rejects)."""
+    if not scrubbed:
+        rejects = scrub_rejects(rejects, leading_address)
     names = {f.file_id: f.relative for f in files}
     return pa.table(
         {
@@ -916,11 +859,19 @@ def _quarantine_table(files: list[lines.SourceFile], rejects: pa.Table) -> pa.Ta
             ),
             "line": rejects.column("line_no").cast(pa.int64()),
             "reason": rejects.column("reason").cast(pa.string()),
-            "message": [pii.scrub(m) for m in rejects.column("message").to_pylist()],
-            "raw": [pii.scrub(r) for r in rejects.column("raw").to_pylist()],
+            "message": rejects.column("message").cast(pa.string()),
+            "raw": rejects.column("raw").cast(pa.string()),
         },
         schema=lake.QUARANTINE_SCHEMA,
     )
+
+
+def scrub_rejects(rejects: pa.Table, leading_address: bool = False) -> pa.Table:
+    """Rejected lines with their message and raw text scrubbed of PII (pii.scrub)."""
+    message = pa.array([pii.scrub(m) for m in rejects["message"].to_pylist()], pa.string())
+    raw = pa.array([pii.scrub(r, leading_address) for r in rejects["raw"].to_pylist()], pa.string())
+    rejects = rejects.set_column(rejects.schema.get_field_index("message"), "message", message)
+    return rejects.set_column(rejects.schema.get_field_index("raw"), "raw", raw)
 
 
 def _file_report(files: list[lines.SourceFile], counts) -> list[dict]:

@@ -20,7 +20,14 @@ street addresses never reach the lake's Parquet or quarantine files in clear tex
   address). That still tells the city and the carrier, which is all traffic reporting needs.
   Applied to the address columns (nginx `remote_addr`, events `ip`): any dotted quad in the
   value is cut, an IPv6 value (with or without brackets and port) is replaced by its /48;
-  text that holds no address stays as written.
+  text that holds no address stays as written. Every other text that lands gets the same cut
+  through `scrub` (`mask_ips`): an address inside a query string, a referer, nginx's unknown
+  trailing fields (`extra`, often an X-Forwarded-For), an application log message
+  (`ip=...`), an event's props, and the raw text and message of every quarantined line. In
+  free text an IPv4 address is a dotted quad of octets 0-255 not inside a longer dotted
+  number (`Chrome/126.0.6478.126` is a version, left alone), an IPv6 address one that
+  `ipaddress` accepts; an nginx line cut off inside its client address (quarantine) keeps
+  at most its first three IPv6 groups.
 
 The salt is `$SHIFU_PII_SALT` (at least 16 characters). When it is unset, as in the embedded demo,
 a random salt is generated once per lake and kept in `lake/_state/pii_salt` (mode 0600), so the
@@ -28,7 +35,9 @@ demo runs with no configuration and tokens stay stable across its runs; a real d
 the variable from its secret store. No salt is ever in the repository, a log line or a manifest.
 
 `data/lake/raw-files/` is the one place personal data remains: the unchanged source files kept
-for replay. It is written with owner-only permissions and is not readable by the warehouse.
+for replay, with owner-only permissions, read by no model, and deleted after
+`$SHIFU_RAW_FILES_DAYS` days (ingest.lines.prune_raw_files; ingest/README.md says who can read
+them and why).
 """
 
 from __future__ import annotations
@@ -74,11 +83,30 @@ _JSON_NUMBER_RE = re.compile(rf'"({"|".join(PHONE_KEYS + ID_CARD_KEYS)})"(\s*:\s
 
 # A cheap RE2 (DuckDB) prefilter: every text that `scrub` could change matches it, most clean
 # texts do not, so the Python scrubber runs on a few rows only.
-SQL_PREFILTER = r"1[3-9][0-9]{9}|[0-9]{17}[0-9Xx]|[0-9]号|\"(" + _KEY_NAMES + r")\""
+SQL_PREFILTER = (
+    r"1[3-9][0-9]{9}|[0-9]{17}[0-9Xx]|[0-9]号|\"(" + _KEY_NAMES + r")\""
+    # IP addresses (mask_ips): a dotted quad, a compressed or a full IPv6 address
+    r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}"
+)
 
 
 _IPV4 = r"\b([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})\.[0-9]{1,3}\b"
 _IPV6_IN_TEXT = re.compile(r"^\[?([0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?)\]?(?::[0-9]+)?$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+# In free text: a dotted quad not part of a longer dotted number (a version string).
+_IPV4_FREE = re.compile(
+    r"(?<![0-9.])([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})\.([0-9]{1,3})(?![0-9]|\.[0-9])"
+)
+_IPV4_OCTETS = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+# In free text: a run of hex digits, colons and dots with at least two colons, not inside a
+# word (`std::map`) or a longer run; `ipaddress` decides whether it is an address.
+_IPV6_FREE = re.compile(
+    r"(?<![0-9A-Za-z:.])[0-9A-Fa-f.]*+:[0-9A-Fa-f.]*+:[0-9A-Fa-f:.]*+(?![0-9A-Za-z:])"
+)
+# Every IPv6 address has `::` or a group between two colons: a text with neither (most JSON)
+# skips the search above.
+_IPV6_HINT = re.compile(r"::|:[0-9A-Fa-f]{1,4}:")
+_LEADING_V6 = re.compile(r"^[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,}(?=\s|$)")
 
 
 class SaltError(RuntimeError):
@@ -113,7 +141,10 @@ def salt() -> bytes:
     """The HMAC key: $SHIFU_PII_SALT, else this lake's generated salt."""
     from ingest import lake
 
-    return _salt_for(os.environ.get(SALT_ENV), str(lake.lake_dir() / "_state" / "pii_salt"))
+    configured = os.environ.get(SALT_ENV)
+    if configured:  # called once per token: no path to build then
+        return _salt_for(configured, "")
+    return _salt_for(configured, str(lake.lake_dir() / "_state" / "pii_salt"))
 
 
 def token(kind: str, value: str) -> str:
@@ -145,8 +176,9 @@ def _json_value(match: re.Match) -> str:
     return f'"{key}"{colon}"{clean}{close}'
 
 
-def scrub(text: str | None) -> str | None:
-    """`text` with every phone, ID-card number and street address protected (see above)."""
+def scrub(text: str | None, leading_address: bool = False) -> str | None:
+    """`text` with every phone, ID-card number, street address and IP address protected (see
+    above; `leading_address`: see mask_ips)."""
     if not text:
         return text
     text = _JSON_VALUE_RE.sub(_json_value, text)
@@ -159,7 +191,52 @@ def scrub(text: str | None) -> str | None:
     )
     text = ID_CARD_RE.sub(lambda m: token("id_card", m.group(0)), text)
     text = PHONE_RE.sub(lambda m: token("phone", m.group(0)), text)
-    return ADDRESS_RE.sub(lambda m: generalise_address(m.group(0)), text)
+    text = ADDRESS_RE.sub(lambda m: generalise_address(m.group(0)), text)
+    return mask_ips(text, leading_address)
+
+
+def mask_ips(text: str | None, leading_address: bool = False) -> str | None:
+    """`text` with every IP address in it cut to its network (IPv4 /24, IPv6 /48).
+
+    `leading_address`: the text starts with a client address that may be cut off (an nginx
+    line that ends inside it): a run of hex groups there keeps at most its first three."""
+    if not text:
+        return text
+    if leading_address:
+        head = _LEADING_V6.match(text)
+        if head and _v6_network(head.group(0)) is None:
+            text = _partial_v6(head.group(0)) + text[head.end() :]
+    if "." in text:
+        text = _IPV4_FREE.sub(_v4_network, text)
+    if ":" in text and _IPV6_HINT.search(text):
+        text = _IPV6_FREE.sub(lambda m: _v6_network(m.group(0)) or m.group(0), text)
+    return text
+
+
+def _v4_network(match: re.Match) -> str:
+    """A dotted quad's /24 when every octet is 0-255 (else it is no address: kept)."""
+    if _IPV4_OCTETS.fullmatch(match.group(0)):
+        return match.group(1) + ".0"
+    return match.group(0)
+
+
+def _v6_network(candidate: str) -> str | None:
+    """The /48 of `candidate` if it is an IPv6 address, else None."""
+    try:
+        address = ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return None
+    return str(ipaddress.IPv6Network(f"{address}/48", strict=False).network_address)
+
+
+def _partial_v6(head: str) -> str:
+    """A cut-off IPv6 address reduced to what a /48 shows: the groups before `::` (at most
+    three) or the first three groups."""
+    before = head.split("::", 1)[0] if "::" in head else head
+    groups = before.split(":")
+    if "::" not in head and len(groups) <= 3:
+        return head  # three groups or fewer: no more than the /48
+    return ":".join(groups[:3]) + "::"
 
 
 def truncate_ip(text: str | None) -> str | None:

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,8 +45,9 @@ def zcat(files: list[Path]) -> dict:
     return {"lines": lines, "seconds": seconds, "lines_per_s": lines / seconds, "usage": usage}
 
 
-def ours(stream: str, source_dir: Path, dt: date) -> dict:
-    """Run the ingest of one stream in a child process; measure wall, CPU and peak RSS."""
+def ours(stream: str, source_dir: Path, dt: date, code: Path = ROOT) -> dict:
+    """Run the ingest of one stream in a child process (the `ingest` package of the checkout
+    `code`); measure wall, CPU and peak RSS."""
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "SHIFU_DATA_DIR": data}
         env.setdefault("SHIFU_PII_SALT", "bench-salt-not-a-secret-0123456789")
@@ -60,10 +62,12 @@ def ours(stream: str, source_dir: Path, dt: date) -> dict:
                 str(source_dir),
                 "--dt",
                 dt.isoformat(),
+                "--code",
+                str(code),
             ],
             stdout=subprocess.PIPE,
             env=env,
-            cwd=ROOT,
+            cwd=code,
         )
         sampler = TreeRss(child.pid)
         output = child.stdout.read()
@@ -135,8 +139,8 @@ class TreeRss:
         self._thread.join()
 
 
-def worker(stream: str, source_dir: Path, dt: date) -> None:
-    sys.path.insert(0, str(ROOT))
+def worker(stream: str, source_dir: Path, dt: date, code: Path = ROOT) -> None:
+    sys.path.insert(0, str(code))
     from ingest import events, logs
 
     if stream == "nginx":
@@ -170,15 +174,25 @@ def main() -> None:
     parser.add_argument("--dt", type=date.fromisoformat, default=date(2026, 11, 1))
     parser.add_argument("--worker", choices=("nginx", "events"))
     parser.add_argument("--repeat", type=int, default=2, help="runs per side, each printed")
+    parser.add_argument("--streams", default="nginx,events")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        help="checkout(s) whose ingest package to run (default: this one); several: each "
+        "is run right after the same zcat, so old and new code see the same load",
+    )
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.source_dir, args.dt)
+        worker(args.worker, args.source_dir, args.dt, args.code[0] if args.code else ROOT)
         return
+    codes = args.code or [ROOT]
+    ratios: dict[tuple[str, str], list[float]] = {}
     print(
         f"{'stream':8} {'tool':6} {'lines':>9} {'seconds':>8} {'lines/s':>10} {'ratio':>6} "
         f"{'PSS MB':>7} {'max1':>5} {'cores':>5} {'cpu s':>6} {'load':>5}"
     )
-    for stream in ("nginx", "events"):
+    for stream in args.streams.split(","):
         files = input_files(stream, args.source_dir, args.dt)
         for _ in range(args.repeat):  # zcat and ours alternate: both see the same load
             load = os.getloadavg()[0]
@@ -186,21 +200,28 @@ def main() -> None:
             base = zcat(files)
             after = base.pop("usage")
             base_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            mine = ours(stream, args.source_dir, args.dt)
-            assert mine["lines"] == base["lines"], (mine, base)
             print(
                 f"{stream:8} {'zcat':6} {base['lines']:>9} {base['seconds']:>8.2f} "
                 f"{base['lines_per_s']:>10.0f} {1.0:>6.2f} {'':>7} {'':>5} "
                 f"{base_cpu / base['seconds']:>5.2f} {base_cpu:>6.2f} {load:>5.1f}"
             )
-            print(
-                f"{stream:8} {'ours':6} {mine['lines']:>9} {mine['seconds']:>8.2f} "
-                f"{mine['lines_per_s']:>10.0f} {mine['lines_per_s'] / base['lines_per_s']:>6.2f} "
-                f"{mine['peak_rss_mb']:>7.0f} {mine['max1_rss_mb']:>5.0f} "
-                f"{mine['cores_used']:>5.2f} {mine['cpu_seconds']:>6.2f} "
-                f"{os.getloadavg()[0]:>5.1f}",
-                flush=True,
-            )
+            for k, code in enumerate(codes):
+                mine = ours(stream, args.source_dir, args.dt, code)
+                assert mine["lines"] == base["lines"], (mine, base)
+                ratio = mine["lines_per_s"] / base["lines_per_s"]
+                tool = "ours" if len(codes) == 1 else f"ours{k + 1}"
+                ratios.setdefault((stream, tool), []).append(ratio)
+                print(
+                    f"{stream:8} {tool:6} {mine['lines']:>9} {mine['seconds']:>8.2f} "
+                    f"{mine['lines_per_s']:>10.0f} {ratio:>6.2f} "
+                    f"{mine['peak_rss_mb']:>7.0f} {mine['max1_rss_mb']:>5.0f} "
+                    f"{mine['cores_used']:>5.2f} {mine['cpu_seconds']:>6.2f} "
+                    f"{os.getloadavg()[0]:>5.1f} {mine['cpu_seconds'] / mine['lines'] * 1e6:>5.1f}"
+                    " us/line",
+                    flush=True,
+                )
+    for (stream, tool), values in ratios.items():
+        print(f"median ratio {stream} {tool}: {statistics.median(values):.2f} ({len(values)} runs)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import duckdb
 import jsonschema
 import pytest
 
-from ingest import events, lake, logs, tracking_plan
+from ingest import events, lake, logs, pii, tracking_plan
 
 DAYS = [date(2026, 11, 1) + timedelta(days=k) for k in range(4)]
 DT = DAYS[0]
@@ -104,12 +104,24 @@ def test_event_time_corrects_the_device_clock(ingested):
 
 
 def test_personal_data_never_lands_in_clear_text(ingested, traffic_sources):
-    phones, addresses = set(), set()
+    """Phones and addresses of events, and client IP addresses from every source (nginx's
+    first field, even cut off; events' `ip`; `ip=` in application logs) appear nowhere in the
+    lake outside raw-files: not in parsed columns, not in the raw text or message of
+    quarantined lines."""
+    phones, addresses, ips = set(), set(), set()
     for path in (traffic_sources / "events").rglob("*.gz"):
         text = gzip.decompress(path.read_bytes()).decode()
         phones |= set(re.findall(r'"contact_phone":"([0-9]+)', text))
         addresses |= set(re.findall(r'"address":"([^"]+)"', text))
+        ips |= set(re.findall(r'"ip":"([^"]+)"', text))
+    for path in (traffic_sources / "logs").rglob("*.gz"):
+        text = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        if "/nginx/" in path.as_posix():
+            ips |= {line.split(" ", 1)[0] for line in text.splitlines() if line}
+        ips |= set(re.findall(r"ip=([0-9.]+)", text))
+    ips = {a for a in ips if pii.mask_ips(a, leading_address=True) != a}  # not already a /24
     assert phones and addresses
+    assert any(":" in a for a in ips) and any("." in a for a in ips)
     for path in ingested.rglob("*.parquet"):
         if "raw-files" in path.parts:
             continue
@@ -119,6 +131,7 @@ def test_personal_data_never_lands_in_clear_text(ingested, traffic_sources):
         )
         assert not phones & set(re.findall(r"1[3-9][0-9]{9}", text)), path
         assert not [a for a in addresses if a in text], path
+        assert not ips & set(re.findall(r"[0-9A-Fa-f:.]+", text)), path
     props = duckdb.sql(
         f"select props from read_parquet('{ingested}/raw/events/tracking/events/*/*.parquet') "
         "where props like '%contact_phone%' limit 1"

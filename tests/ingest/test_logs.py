@@ -123,7 +123,7 @@ def test_a_real_world_combined_log_parses_and_a_broken_line_is_quarantined(tmp_p
     assert str(first["requested_at"]) == "2026-10-11 04:55:36"  # -0700 -> Asia/Shanghai
     assert (first["path"], first["query"], first["status"]) == ("/a.html", "x=1", 200)
     assert first["user_agent"] == 'Mozilla/4.08 \\"compatible\\" [en]'
-    assert first["extra"] == '"203.0.113.9" rt=0.2'
+    assert first["extra"] == '"203.0.113.0" rt=0.2'  # an X-Forwarded-For: cut like remote_addr
     assert first["request_time_s"] is None  # plain combined: no timing fields
     assert second["body_bytes"] is None
     assert second["referer"] is None and second["method"] == "POST"
@@ -283,3 +283,55 @@ def test_several_upstream_tries_are_counted_and_summed(tmp_path, lake_root):
         f"from {parquet(path)} order by line_no"
     ).fetchall()
     assert rows == [(3, 0.106, "203.0.113.0"), (1, 0.009, "203.0.113.0"), (1, None, "203.0.113.0")]
+
+
+def test_client_addresses_are_cut_in_extra_fields_and_in_quarantined_lines(tmp_path, lake_root):
+    """ods_nginx__access_rejected reads the quarantine's raw text: the client address there
+    (and in unknown trailing fields such as an X-Forwarded-For) is cut like remote_addr, even
+    in a line cut off inside the address."""
+    rid = "fc03098ee46a1da0fc9882585ecddb40"
+    text = "\n".join(
+        [
+            '2001:db8:aa:bb::7 - - [10/Oct/2026:14:00:01 +0800] "GET /a HTTP/2.0" 200 1 "-" '
+            f'"okhttp/4" 0.010 0.009 {rid} "198.51.100.23, 2408:8456:36de:ed6::960"',
+            f'203.0.113.7 - - [10/Oct/2026:14:00:02 +0800] "GET /b HTTP/2.0" 200 1 "-" "x" 0.1 0.1 {rid}',
+            "2409:8a28:7895:5daa:ca1",
+            '198.51.100.99 - - [10/Oct/2026:14:00:03 +0800] "GET /c HTTP/2.0" 200 1 "-" "Mozil',
+        ]
+    )
+    log = tmp_path / "src" / "logs" / "nginx" / "web-1" / "access.log-2026101014"
+    log.parent.mkdir(parents=True)
+    log.write_text(text + "\n")
+    logs.ingest_nginx(tmp_path / "src", date(2026, 10, 10))
+    path = lake.partition_path("logs", "nginx", "access", date(2026, 10, 10))
+    rows = duckdb.sql(f"select remote_addr, extra from {parquet(path)} order by line_no").fetchall()
+    assert rows == [("2001:db8:aa::", '"198.51.100.0, 2408:8456:36de::"'), ("203.0.113.0", None)]
+    quarantine = lake.quarantine_path("nginx_access", date(2026, 10, 10))
+    raws = duckdb.sql(f"select raw from {parquet(quarantine)} order by line").fetchall()
+    assert [r for (r,) in raws] == [
+        "2409:8a28:7895::",
+        '198.51.100.0 - - [10/Oct/2026:14:00:03 +0800] "GET /c HTTP/2.0" 200 1 "-" "Mozil',
+    ]
+
+
+def test_raw_file_copies_are_kept_for_the_configured_days_only(lake_root, monkeypatch):
+    """The copies kept for replay hold personal data in clear text: older ones are deleted."""
+    from ingest import lines
+
+    area = lines.raw_files_dir() / "logs" / "nginx" / "web-1"
+    area.mkdir(parents=True)
+    for name in ("access.log-2026100923", "access.log-2026100800", "access.log"):
+        (area / name).write_text("x\n")
+    dt = date(2026, 11, 8)
+    day_of = lambda p: logs.file_day(p.name)  # noqa: E731
+    monkeypatch.setenv(lines.RAW_FILES_DAYS_ENV, "forever")
+    assert lines.prune_raw_files("logs/nginx", dt, day_of) == []
+    monkeypatch.delenv(lines.RAW_FILES_DAYS_ENV)  # default: 30 days before dt
+    assert lines.prune_raw_files("logs/nginx", dt, day_of) == [
+        "logs/nginx/web-1/access.log-2026100800"
+    ]
+    monkeypatch.setenv(lines.RAW_FILES_DAYS_ENV, "1")
+    assert lines.prune_raw_files("logs/nginx", dt, day_of) == [
+        "logs/nginx/web-1/access.log-2026100923"
+    ]
+    assert [p.name for p in area.iterdir()] == ["access.log"]  # no date: never guessed

@@ -33,3 +33,47 @@ def test_the_vectorised_cut_agrees_with_the_ipaddress_module():
     for value, network in zip(values[:2000], cut, strict=False):
         expected = ipaddress.IPv6Network(f"{value}/48", strict=False).network_address
         assert network == str(expected)
+
+
+def test_addresses_in_free_text_are_cut_and_versions_are_not():
+    assert pii.mask_ips("Rate limit exceeded ip=185.191.171.224 limit=20/s") == (
+        "Rate limit exceeded ip=185.191.171.0 limit=20/s"
+    )
+    assert pii.mask_ips('"10.0.0.1, 2408:8456:36de:ed6::960" rt=0.2') == (
+        '"10.0.0.0, 2408:8456:36de::" rt=0.2'
+    )
+    assert pii.mask_ips("x [2001:db8:aa:bb::1]:443 y") == "x [2001:db8:aa::]:443 y"
+    untouched = "Chrome/126.0.6478.126 Core/1.116.438.400 v1.2.3.4.5 std::map 12:30:45 a:b:c"
+    assert pii.mask_ips(untouched) == untouched
+    # an nginx line cut off inside its client address keeps at most three groups
+    assert pii.mask_ips("2409:8a28:7895:5daa:ca1", leading_address=True) == "2409:8a28:7895::"
+    assert pii.mask_ips("2409:8a28:78", leading_address=True) == "2409:8a28:78"
+    assert pii.scrub("from 203.0.113.77 call 13812345678").startswith("from 203.0.113.0 call hmac:")
+
+
+def test_every_text_the_scrubber_changes_passes_the_sql_prefilter():
+    """The RE2 prefilter decides which values reach `scrub` at all (ingest.logs._scrubbed,
+    pii.sql_scrubbed): it must flag every value that scrub would change."""
+    import pyarrow.compute as pc
+
+    rng = random.Random(3)
+    texts = [
+        "ip=185.191.171.224",
+        "a 2001:db8::1 b",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:1.2.3.4",
+        '{"contact_phone":"13812345678"}',
+        "上海浦东新区人民路12号",
+        "no address here 12:30:45",
+    ]
+    texts += [
+        " ".join(
+            rng.choice(["x", "1.2.3.4", "::1", "fe80::1", "ab:cd", "10.1.1", "q=1"])
+            for _ in range(3)
+        )
+        for _ in range(500)
+    ]
+    flagged = pc.match_substring_regex(pa.array(texts), pii.SQL_PREFILTER).to_pylist()
+    for text, flag in zip(texts, flagged, strict=True):
+        if pii.scrub(text) != text:
+            assert flag, text
