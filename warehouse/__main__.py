@@ -2,6 +2,7 @@
 
 python -m warehouse build      # dbt build: every model and every test, into build.duckdb
 python -m warehouse publish    # audit run_results.json, then swap in serving/ atomically
+python -m warehouse lineage    # dbt docs, column lineage and the data dictionary -> docs/
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from warehouse.publish import AuditFailed, publish
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m warehouse", description=__doc__)
-    parser.add_argument("command", choices=("build", "publish"))
+    parser.add_argument("command", choices=("build", "publish", "lineage"))
     args = parser.parse_args(argv)
+    if args.command == "lineage":
+        from warehouse.lineage import main as lineage_main
+
+        return lineage_main()
     try:
         if args.command == "build":
             build()

@@ -7,15 +7,34 @@
     the sources YAML. A post-split table has no partition before the split (and a legacy one
     none in a lake started after it); its ODS model then builds empty instead of failing.
 -#}
-{% macro lake_table(source_name, table_name) -%}
+{% macro lake_table(source_name, table_name, newest_only=false) -%}
     {%- set relation = source(source_name, table_name) -%}
     {%- if not execute or not var('lake_lookup') -%}
         {{- return(relation) -}}
     {%- endif -%}
-    {%- if lake_partitions(relation) > 0 -%}
-        {{- return(relation) -}}
+    {%- set newest = newest_partition(relation) -%}
+    {%- if newest is none -%}
+        {{- return(empty_source(source_name, table_name)) -}}
     {%- endif -%}
-    {{- return(empty_source(source_name, table_name)) -}}
+    {#- A full extract's current state is its newest partition: name it at compile time, so
+        that DuckDB opens that partition's files alone instead of every night's snapshot (a
+        filter on max(dt) at run time still lists and filters them all, a cost that grows with
+        the history). -#}
+    {%- if newest_only -%}
+        {{- return("(select * from " ~ relation ~ " where dt = date '" ~ newest ~ "')") -}}
+    {%- endif -%}
+    {{- return(relation) -}}
+{%- endmacro %}
+
+
+{#- The newest dt=YYYY-MM-DD partition of a lake source relation (its read_parquet glob), or
+    none when it has no file yet. -#}
+{% macro newest_partition(relation) -%}
+    {%- set pattern = relation.render().split("'")[1] -%}
+    {%- set result = run_query(
+        "select max(regexp_extract(file, '/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1)) "
+        ~ "from glob('" ~ pattern ~ "')") -%}
+    {{- return(result.columns[0].values()[0]) -}}
 {%- endmacro %}
 
 
@@ -53,9 +72,18 @@
 
 {#- The current state of a table extracted incrementally: every partition, the newest version of
     each primary key by the cursor column, then by partition (a later extract of an unchanged
-    row wins). -#}
+    row wins).
+
+    The models that call it are incremental (delete+insert on the primary key), so that a night
+    costs the day's volume, not the history's: an incremental run reads only the partitions from
+    the newest one already loaded minus `extract_lookback_days` on (a rerun of last night's
+    ingest rewrites its partition), takes the newest version per key among them and replaces
+    those keys. That equals the full rebuild because a cursor extract never lands an older
+    version of a row in a later partition than a newer one (the cursor only grows), so the
+    newest version of a key is always in the newest partition that holds the key. -#}
 {% macro latest_version(relation_cte, key, cursor) -%}
     select * from {{ relation_cte }}
+    where dt >= {{ recompute_from('lake_dt', var('extract_lookback_days')) }}
     qualify row_number() over (
         partition by {{ key }}
         order by {{ cursor }} desc nulls last, dt desc

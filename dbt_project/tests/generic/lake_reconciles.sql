@@ -41,7 +41,9 @@ expected_keys as (
         select distinct {{ key }}
         from {{ relation }}
         {%- if mode == 'full' %}
-        where dt = (select max(dt) from {{ relation }})
+        -- Not max(dt) over the relation itself: DuckDB 1.5.5 raises an internal error on
+        -- max() of a hive column when one file remains (duckdb/duckdb#25629, a one-day lake).
+        where dt = (select max(dt) from partitions)
         {%- endif %}
     ) as current_keys
 ),

@@ -9,16 +9,8 @@ split as (
     select * from {{ ref('ods_svc_order__order_dispatch') }}
 ),
 
-unioned as (
-    select split.* exclude (lake_dt), 1 as source_priority from split
-    union all by name
-    select legacy.* exclude (lake_dt), 2 as source_priority from legacy
-),
-
 deduplicated as (
-    select * exclude (source_priority)
-    from unioned
-    qualify row_number() over (partition by dispatch_id order by source_priority) = 1
+    {{ service_row_wins('split', 'legacy', 'dispatch_id') }}
 )
 
 select * from deduplicated

@@ -17,10 +17,9 @@ order_statuses as (
 
 split_conformed as (
     select
-        split.* exclude (from_status_code, to_status_code, lake_dt),
+        split.* exclude (from_status_code, to_status_code),
         from_statuses.status_name as from_status,
-        to_statuses.status_name as to_status,
-        1 as source_priority
+        to_statuses.status_name as to_status
     from split
     left join order_statuses as from_statuses
         on split.from_status_code = from_statuses.status_code
@@ -28,23 +27,8 @@ split_conformed as (
         on split.to_status_code = to_statuses.status_code
 ),
 
-legacy_conformed as (
-    select
-        legacy.* exclude (lake_dt),
-        2 as source_priority
-    from legacy
-),
-
-unioned as (
-    select * from split_conformed
-    union all by name
-    select * from legacy_conformed
-),
-
 deduplicated as (
-    select * exclude (source_priority)
-    from unioned
-    qualify row_number() over (partition by status_change_id order by source_priority) = 1
+    {{ service_row_wins('split_conformed', 'legacy', 'status_change_id') }}
 )
 
 select * from deduplicated

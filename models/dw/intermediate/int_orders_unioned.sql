@@ -17,31 +17,15 @@ order_statuses as (
 
 split_conformed as (
     select
-        split.* exclude (order_status_code, order_amount_fen, lake_dt),
+        split.* exclude (order_status_code, order_amount_fen),
         order_statuses.status_name as order_status,
-        {{ fen_to_yuan('split.order_amount_fen') }} as order_amount_yuan,
-        1 as source_priority
+        {{ fen_to_yuan('split.order_amount_fen') }} as order_amount_yuan
     from split
     left join order_statuses on split.order_status_code = order_statuses.status_code
 ),
 
-legacy_conformed as (
-    select
-        legacy.* exclude (lake_dt),
-        2 as source_priority
-    from legacy
-),
-
-unioned as (
-    select * from split_conformed
-    union all by name
-    select * from legacy_conformed
-),
-
 deduplicated as (
-    select * exclude (source_priority)
-    from unioned
-    qualify row_number() over (partition by order_id order by source_priority) = 1
+    {{ service_row_wins('split_conformed', 'legacy', 'order_id') }}
 )
 
 select * from deduplicated

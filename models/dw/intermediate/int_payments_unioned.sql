@@ -17,31 +17,15 @@ payment_statuses as (
 
 split_conformed as (
     select
-        split.* exclude (amount_fen, payment_status_code, lake_dt),
+        split.* exclude (amount_fen, payment_status_code),
         {{ fen_to_yuan('split.amount_fen') }} as amount_yuan,
-        payment_statuses.status_name as payment_status,
-        1 as source_priority
+        payment_statuses.status_name as payment_status
     from split
     left join payment_statuses on split.payment_status_code = payment_statuses.status_code
 ),
 
-legacy_conformed as (
-    select
-        legacy.* exclude (lake_dt),
-        2 as source_priority
-    from legacy
-),
-
-unioned as (
-    select * from split_conformed
-    union all by name
-    select * from legacy_conformed
-),
-
 deduplicated as (
-    select * exclude (source_priority)
-    from unioned
-    qualify row_number() over (partition by payment_id order by source_priority) = 1
+    {{ service_row_wins('split_conformed', 'legacy', 'payment_id') }}
 )
 
 select * from deduplicated

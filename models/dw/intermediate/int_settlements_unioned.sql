@@ -17,35 +17,19 @@ settlement_statuses as (
 split_conformed as (
     select
         split.* exclude (
-            gross_amount_fen, platform_fee_fen, net_amount_fen, settlement_status_code, lake_dt
+            gross_amount_fen, platform_fee_fen, net_amount_fen, settlement_status_code
         ),
         {{ fen_to_yuan('split.gross_amount_fen') }} as gross_amount_yuan,
         {{ fen_to_yuan('split.platform_fee_fen') }} as platform_fee_yuan,
         {{ fen_to_yuan('split.net_amount_fen') }} as net_amount_yuan,
-        settlement_statuses.status_name as settlement_status,
-        1 as source_priority
+        settlement_statuses.status_name as settlement_status
     from split
     left join settlement_statuses
         on split.settlement_status_code = settlement_statuses.status_code
 ),
 
-legacy_conformed as (
-    select
-        legacy.* exclude (lake_dt),
-        2 as source_priority
-    from legacy
-),
-
-unioned as (
-    select * from split_conformed
-    union all by name
-    select * from legacy_conformed
-),
-
 deduplicated as (
-    select * exclude (source_priority)
-    from unioned
-    qualify row_number() over (partition by settlement_id order by source_priority) = 1
+    {{ service_row_wins('split_conformed', 'legacy', 'settlement_id') }}
 )
 
 select * from deduplicated

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('shifu', 'master') }}
+    select * from {{ lake_table('shifu', 'master', newest_only=true) }}
 ),
 
 current_rows as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('shifu', 'master_quote') }}
+    select * from {{ lake_table('shifu', 'master_quote', newest_only=true) }}
 ),
 
 current_rows as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', unique_key='payment_id') }}
+
 with
 
 source as (

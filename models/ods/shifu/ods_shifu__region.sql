@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('shifu', 'region') }}
+    select * from {{ lake_table('shifu', 'region', newest_only=true) }}
 ),
 
 current_rows as (

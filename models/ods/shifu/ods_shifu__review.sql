@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('shifu', 'review') }}
+    select * from {{ lake_table('shifu', 'review', newest_only=true) }}
 ),
 
 current_rows as (

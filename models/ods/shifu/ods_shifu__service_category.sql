@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('shifu', 'service_category') }}
+    select * from {{ lake_table('shifu', 'service_category', newest_only=true) }}
 ),
 
 current_rows as (

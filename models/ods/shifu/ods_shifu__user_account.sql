@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', unique_key='user_id') }}
+
 with
 
 source as (

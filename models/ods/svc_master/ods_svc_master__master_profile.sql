@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('svc_master', 'master_profile') }}
+    select * from {{ lake_table('svc_master', 'master_profile', newest_only=true) }}
 ),
 
 current_rows as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', unique_key='complaint_id') }}
+
 with
 
 source as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', unique_key='dispatch_id') }}
+
 with
 
 source as (

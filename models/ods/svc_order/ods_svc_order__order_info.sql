@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', unique_key='order_id') }}
+
 with
 
 source as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ lake_table('svc_order', 'order_review') }}
+    select * from {{ lake_table('svc_order', 'order_review', newest_only=true) }}
 ),
 
 current_rows as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', unique_key='status_change_id') }}
+
 with
 
 source as (
