@@ -8,20 +8,26 @@ parse (parsed + quarantined = input lines). When both streams have landed, the
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
+from warehouse import alerts
+
 TIMEZONE = "Asia/Shanghai"
 LAKE_LOGS = Asset("shifu://lake/logs")
 STREAMS = ["nginx", "app"]
+# Retries with backoff; SHIFU_TASK_RETRIES / SHIFU_RETRY_DELAY_SECONDS override them (tests, a
+# laptop). Every task that fails for good alerts (warehouse/alerts.py: webhook and log).
 DEFAULT_ARGS = {
     "owner": "shifu-dw",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
+    "retries": int(os.environ.get("SHIFU_TASK_RETRIES", "3")),
+    "retry_delay": timedelta(seconds=float(os.environ.get("SHIFU_RETRY_DELAY_SECONDS", "30"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": alerts.task_failed,
 }
 
 
@@ -38,6 +44,8 @@ def business_date(data_interval_start) -> str:
     doc_md=__doc__,
     tags=["shifu", "ingest", "logs"],
     default_args=DEFAULT_ARGS,
+    # Done by 06:00 when started at 02:00; queued-at, so a backfill does not alert at once.
+    deadline=alerts.nightly_deadline(hours=4),
 )
 def ingest_logs():
     @task(map_index_template="{{ stream }}")

@@ -9,25 +9,45 @@ table has landed, the `shifu://lake/relational` asset is updated with the `dt` i
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, TriggerRule, dag, task
 
+from warehouse import alerts
+
 TIMEZONE = "Asia/Shanghai"
 LAKE_RELATIONAL = Asset("shifu://lake/relational")
+# Retries with backoff; SHIFU_TASK_RETRIES / SHIFU_RETRY_DELAY_SECONDS override them (tests, a
+# laptop). Every task that fails for good alerts (warehouse/alerts.py: webhook and log).
 DEFAULT_ARGS = {
     "owner": "shifu-dw",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
+    "retries": int(os.environ.get("SHIFU_TASK_RETRIES", "3")),
+    "retry_delay": timedelta(seconds=float(os.environ.get("SHIFU_RETRY_DELAY_SECONDS", "30"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": alerts.task_failed,
 }
 
 
 def business_date(data_interval_start) -> str:
     """The `dt` of a run: its data interval's start, in Asia/Shanghai (never now())."""
     return data_interval_start.in_timezone(TIMEZONE).date().isoformat()
+
+
+@contextmanager
+def named_failure(name: str, url: str) -> Iterator[None]:
+    """Re-raise any error (e.g. an unreachable source) naming what failed, with the URL's secret
+    scrubbed and without the chained traceback, which could quote the URL."""
+    try:
+        yield
+    except Exception as error:
+        from ingest.sources import scrub
+
+        raise RuntimeError(f"{name}: {scrub(f'{type(error).__name__}: {error}', url)}") from None
 
 
 def raise_on_failure(results) -> None:
@@ -44,6 +64,8 @@ def raise_on_failure(results) -> None:
     doc_md=__doc__,
     tags=["shifu", "ingest", "relational"],
     default_args=DEFAULT_ARGS,
+    # Done by 06:00 when started at 02:00; queued-at, so a backfill does not alert at once.
+    deadline=alerts.nightly_deadline(hours=4),
 )
 def ingest_relational():
     @task
@@ -67,7 +89,9 @@ def ingest_relational():
         config = sources.load()[source_name]
         table = config.tables[table_name]
         dt = pendulum.parse(business_date(data_interval_start)).date()
-        raise_on_failure(extract_tables(Source.from_config(config), [table], dt))
+        with named_failure(key, config.url):
+            results = extract_tables(Source.from_config(config), [table], dt)
+        raise_on_failure(results)
 
     @task(map_index_template="{{ key }}")
     def extract_snapshot(key: str, data_interval_start=None) -> None:
@@ -86,7 +110,9 @@ def ingest_relational():
         config = sources.load()[source_name]
         tables = [t for t in config.tables.values() if t.mode == "cdc"]
         dt = pendulum.parse(business_date(data_interval_start)).date()
-        raise_on_failure(cdc.sync(Source.from_config(config), tables, dt))
+        with named_failure(source_name, config.url):
+            results = cdc.sync(Source.from_config(config), tables, dt)
+        raise_on_failure(results)
 
     @task(outlets=[LAKE_RELATIONAL], trigger_rule=TriggerRule.NONE_FAILED)
     def landed(outlet_events=None, data_interval_start=None) -> None:

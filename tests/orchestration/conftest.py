@@ -1,2 +1,4 @@
 """The orchestration tests share the `nightly` pipeline of tests/nightly.py, whose fixture
-tests/conftest.py registers for every test directory."""
+tests/conftest.py registers for every test directory; `receiver` is a local alert webhook."""
+
+from tests.orchestration.receiver import receiver  # noqa: F401

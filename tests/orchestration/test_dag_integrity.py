@@ -27,6 +27,15 @@ print(json.dumps({
             "retries": dag.default_args.get("retries"),
             "doc_md": bool(dag.doc_md),
             "task_retries": {t.task_id: t.retries for t in dag.tasks},
+            "failure_callbacks": {
+                t.task_id: [
+                    f"{c.__module__}.{c.__qualname__}"
+                    for c in (t.on_failure_callback if isinstance(t.on_failure_callback, list)
+                              else [t.on_failure_callback] if t.on_failure_callback else [])
+                ]
+                for t in dag.tasks
+            },
+            "deadline_callbacks": [d.callback.path for d in dag.deadline or []],
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -92,3 +101,14 @@ def test_dags_pass_ruff_airflow_rules() -> None:
         [str(ruff), "check", "--select", "AIR", str(DAGS)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_every_task_alerts_when_it_fails_for_good(parsed: dict) -> None:
+    for dag_id, dag in parsed["dags"].items():
+        for task_id, callbacks in dag["failure_callbacks"].items():
+            assert callbacks == ["warehouse.alerts.task_failed"], (dag_id, task_id)
+
+
+def test_every_dag_alerts_on_a_missed_deadline(parsed: dict) -> None:
+    for dag_id, dag in parsed["dags"].items():
+        assert dag["deadline_callbacks"] == ["warehouse.alerts.deadline_missed"], dag_id

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from tests.nightly import ROOT, Nightly, dags_test
+from tests.orchestration.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -86,21 +87,96 @@ def failing_project(tmp_path: Path) -> Path:
     return project
 
 
-def test_a_failed_build_publishes_nothing(nightly: Nightly, failing_project: Path) -> None:
+# A BI tool's session: opens the serving copy read-only, answers each line of stdin with what it
+# sees (the probe table a test put there, and the row count of every RPT table), until EOF.
+READER = """
+import json, sys
+import duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+for _ in sys.stdin:
+    tables = [t for (t,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'rpt'").fetchall()]
+    probe = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'reader_probe'"
+    ).fetchone()[0]
+    counts = {t: con.execute(f'select count(*) from rpt."{t}"').fetchone()[0] for t in tables}
+    print(json.dumps({"probe": probe, "rpt": counts}), flush=True)
+"""
+
+
+def ask(reader: subprocess.Popen) -> dict:
+    reader.stdin.write("?\n")
+    reader.stdin.flush()
+    return json.loads(reader.stdout.readline())
+
+
+def published(serving: Path) -> dict:
+    return json.loads((serving / "_published.json").read_text())
+
+
+def test_a_failed_night_publishes_nothing_alerts_and_the_fixed_rerun_publishes(
+    nightly: Nightly, failing_project: Path, receiver: Receiver
+) -> None:
+    """Night D fails a data test: serving keeps the last good state and an alert names the
+    test. After the fix the rerun of D publishes, while a BI reader that holds the serving DuckDB
+    open through the whole build and publish keeps its complete old state, unblocked."""
     serving = nightly.warehouse / "serving"
     before = fingerprint(serving)
-    env = {**nightly.env, "SHIFU_DBT_PROJECT_DIR": str(failing_project)}
-    completed = dags_test("build_warehouse", nightly.last_dt, env)
+    marker = published(serving)
+    env = {**nightly.env, "SHIFU_ALERT_WEBHOOK_URL": receiver.url}
+    completed = dags_test(
+        "build_warehouse", nightly.last_dt, {**env, "SHIFU_DBT_PROJECT_DIR": str(failing_project)}
+    )
     assert completed.returncode != 0
     assert fingerprint(serving) == before
+
+    (alert,) = receiver.alerts
+    assert (alert["dag_id"], alert["task_id"]) == ("build_warehouse", "build")
+    assert alert["dt"] == nightly.last_dt.isoformat()
+    assert "1 nodes did not pass: test.shifu_dw.always_fails" in alert["error"], alert["error"]
+    assert "/dags/build_warehouse/runs/" in alert["link"] and "/tasks/build" in alert["link"]
+
     # The audit gate refuses on its own too: the last build's run_results record the failure.
     direct = subprocess.run(
         [sys.executable, "-m", "warehouse", "publish"],
         cwd=ROOT,
-        env=env,
+        env={**env, "SHIFU_DBT_PROJECT_DIR": str(failing_project)},
         capture_output=True,
         text=True,
     )
     assert direct.returncode == 1
     assert "always_fails" in direct.stderr
     assert fingerprint(serving) == before
+
+    # Mark the old serving copy, so that "old state" and "new state" can be told apart, and open
+    # it in a reader before the rerun starts.
+    with duckdb.connect(str(serving / "warehouse.duckdb")) as con:
+        con.execute("create table main.reader_probe as select 'old copy' as note")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(serving / "warehouse.duckdb")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen_before = ask(reader)
+        assert seen_before["probe"] == 1 and seen_before["rpt"]
+
+        rerun = dags_test("build_warehouse", nightly.last_dt, env)
+        assert rerun.returncode == 0, rerun.stdout[-4000:]
+
+        # The reader was not in the way, and still sees the complete old copy.
+        assert ask(reader) == seen_before
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
+    # A new connection sees the new copy: no probe, the same RPT tables and rows.
+    with duckdb.connect(str(serving / "warehouse.duckdb"), read_only=True) as con:
+        assert not con.execute(
+            "select count(*) from information_schema.tables where table_name = 'reader_probe'"
+        ).fetchone()[0]
+    after = published(serving)
+    assert after["dt"] == nightly.last_dt.isoformat()
+    assert after["published_at"] >= marker["published_at"]
+    assert after["rpt_models"] == marker["rpt_models"]
+    assert len(receiver.alerts) == 1, "the successful rerun must not alert"
