@@ -9,7 +9,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AIRFLOW_HOME=/opt/airflow \
     SHIFU_DATA_DIR=/data
 
-RUN useradd --create-home --uid 50000 shifu \
+# One group per RPT domain and one for the whole serving copy (docs/adr/0001): publishing gives
+# each domain's files to its group, so the publisher (shifu) is a member of all of them. The gids
+# are fixed so that other containers (Metabase: group_add) and hosts can use the same numbers.
+RUN groupadd --gid 50100 shifu-serving \
+    && gid=50101 && for domain in orders finance masters merchants traffic ops; do \
+        groupadd --gid $gid shifu-$domain && gid=$((gid + 1)); done \
+    && useradd --create-home --uid 50000 \
+        --groups shifu-serving,shifu-orders,shifu-finance,shifu-masters,shifu-merchants,shifu-traffic,shifu-ops \
+        shifu \
     && install -d -o shifu -g shifu /opt/shifu /opt/airflow /opt/airflow/logs /data
 WORKDIR /opt/shifu
 
