@@ -36,6 +36,7 @@ BINLOG_SERVER_INNODB_OPTIONS = ["--innodb-log-file-size=16M", "--innodb-buffer-p
 FIXTURE_MARKERS = {
     "mariadb_url": "mariadb",
     "binlog_mariadb": "mariadb",
+    "own_binlog_mariadb": "mariadb",
     "postgres_url": "postgres",
 }
 
@@ -48,6 +49,7 @@ FIXTURE_GROUPS = {
     "warehouse": "warehouse",
     "nightly": "nightly",
     "binlog_mariadb": "binlog",
+    "own_binlog_mariadb": "e2e",
 }
 
 
@@ -161,9 +163,21 @@ def binlog_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BinlogS
 
     The machine's own server runs without a binlog; CDC tests need a server that writes one.
     """
+    yield from binlog_server(tmp_path_factory.mktemp("binlog_mariadb"))
+
+
+@pytest.fixture(scope="session")
+def own_binlog_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BinlogServer]:
+    """A second binlog server, for the end-to-end run through Airflow: its two simulated days
+    of writes and its CDC readers leave the session server in a state in which a later
+    BinLogStreamReader from `show master status` is sent an empty file name and reconnects
+    forever (seen in CI with tests/test_services.py; not understood yet)."""
+    yield from binlog_server(tmp_path_factory.mktemp("own_binlog_mariadb"))
+
+
+def binlog_server(root: Path) -> Iterator[BinlogServer]:
     install_db = find_mariadb_program("mariadb-install-db")
     mariadbd = find_mariadb_program("mariadbd")
-    root = tmp_path_factory.mktemp("binlog_mariadb")
     datadir = root / "data"
     # --no-defaults: the machine's /etc/mysql/my.cnf points at its own datadir, socket and user.
     # mariadbd refuses to run as root unless told to with --user=root.

@@ -2,7 +2,7 @@
 Airflow DAGs (`airflow dags test`, scripts/airflow.sh), then the published RPT against the
 simulator's ground truth.
 
-The simulator writes the OLTP databases into the session's binlog server (`binlog_mariadb`,
+The simulator writes the OLTP databases into the session's second binlog server (`own_binlog_mariadb`,
 a prefix of this module's own) and the day's logs and events into the data directory; the
 production sources YAML is used with `master_quote` switched to `mode: cdc`, so night 1 snapshots
 it and night 2 follows the binlog, in the one task (`capture_changes`) that waits for night 1 to
@@ -72,17 +72,17 @@ def run(argv: list[str], env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def mariadb_run(binlog_mariadb, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def mariadb_run(own_binlog_mariadb, tmp_path_factory: pytest.TempPathFactory) -> Run:
     data_dir = tmp_path_factory.mktemp("e2e_mariadb")
     prefix = f"e{uuid.uuid4().hex[:6]}_"
     env = environment(data_dir)
     env.update(
-        SHIFU_SOURCE_URL=binlog_mariadb.url,
+        SHIFU_SOURCE_URL=own_binlog_mariadb.url,
         SHIFU_SOURCE_PREFIX=prefix,
         SHIFU_SOURCE_KIND="mysql",  # the ODS sources read lake/raw/mysql/...
         SHIFU_SOURCES_FILE=str(sources_with_cdc(data_dir / "sources.yml")),
     )
-    simulate = [sys.executable, "-m", "simulator", "--target", binlog_mariadb.url]
+    simulate = [sys.executable, "-m", "simulator", "--target", own_binlog_mariadb.url]
     simulate += ["--schema-prefix", prefix, "--output-dir", str(data_dir / "sources")]
     simulate += ["--no-progress", "--days", "1"]
     run([str(AIRFLOW), "setup"], env)
@@ -92,7 +92,7 @@ def mariadb_run(binlog_mariadb, tmp_path_factory: pytest.TempPathFactory) -> Run
         # One night's DAGs in order, as the scheduler would (build_warehouse on the assets).
         dags = INGEST_DAGS + (("build_warehouse",) if dt == DAYS[-1] else ())
         run([str(AIRFLOW), "night", dt.isoformat(), *dags], env)
-    return Run(data_dir, env, binlog_mariadb.connection_settings, f"{prefix}shifu")
+    return Run(data_dir, env, own_binlog_mariadb.connection_settings, f"{prefix}shifu")
 
 
 def test_published_rpt_equals_the_ground_truth(mariadb_run: Run) -> None:
