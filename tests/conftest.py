@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -64,6 +65,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         groups = [group for fixture, group in FIXTURE_GROUPS.items() if fixture in fixtures]
         if groups and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(groups[0]))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On an xdist worker with --dist loadgroup, fail unless xdist has put each group in the
+    node ids (`...@warehouse`): when it cannot (pytest 9 with pytest-xdist 3.8), every worker
+    silently builds every session fixture, doubling the run and racing on shared state."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+    ]
+    if lost:
+        message = (
+            f"pytest-xdist did not group {len(lost)} tests by xdist_group (e.g. {lost[0]}): "
+            "check the pytest and pytest-xdist versions in pyproject.toml"
+        )
+        print(message, file=sys.__stderr__, flush=True)  # xdist shows only "worker crashed"
+        raise pytest.UsageError(message)
 
 
 def running_in_ci() -> bool:
