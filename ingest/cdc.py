@@ -51,6 +51,7 @@ from ingest.sources import TableConfig, parse_url, redact, scrub
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_TIME_ZONE = "+08:00"  # MySQL TIMESTAMP columns in Shanghai wall time, as snapshots
 STAGE_ROWS = 50_000
+STREAM_READ_TIMEOUT_SECONDS = 300
 KEY = ("_binlog_file", "_binlog_pos", "_row")
 META = pa.schema(
     [
@@ -67,6 +68,35 @@ OPS = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "de
 
 class CdcError(RuntimeError):
     """CDC cannot continue without an operator (no start position, purged binlog)."""
+
+
+class NoReconnect:
+    """The `pymysql_wrapper` of our BinLogStreamReader: it opens the control and the stream
+    connection once each and refuses to open more.
+
+    When the stream drops (error 2006/2013), python-mysql-replication reconnects, without limit,
+    from the last event it read, which may be in the middle of a transaction (after its table
+    map). Measured here (tests/ingest/test_cdc.py, the dump thread killed mid-read) it resumed
+    correctly once; but a reader that asks for a position the server will not serve loops
+    forever (a test reader built with `is_mariadb=True` asked MariaDB for `pos(, 4)` and hung a
+    CI run). A run reads a bounded range and saves its position only after its partitions are
+    in place, so failing at the first drop loses nothing: the next run (or Airflow's retry)
+    starts again from the saved position, at a transaction boundary."""
+
+    CONNECTIONS = 2  # the control connection (table metadata) and the stream
+
+    def __init__(self, start: tuple[str, int]) -> None:
+        self.start = start
+        self.opened = 0
+
+    def __call__(self, **settings: Any) -> pymysql.Connection:
+        self.opened += 1
+        if self.opened > self.CONNECTIONS:
+            raise CdcError(
+                f"the binlog stream from {self.start[0]}:{self.start[1]} dropped while reading; "
+                "nothing was saved, and the next run resumes from the same position"
+            )
+        return pymysql.connect(**settings)
 
 
 def sync(source: Source, tables: list[TableConfig], dt: date) -> list[TableResult]:
@@ -376,12 +406,14 @@ def _read(
             seq[table] += 1
 
     stream = BinLogStreamReader(
-        connection_settings=settings,
+        # A stalled stream fails the run (NoReconnect) instead of waiting forever.
+        connection_settings={**settings, "read_timeout": STREAM_READ_TIMEOUT_SECONDS},
         server_id=random.randint(1_000_000, 2_000_000_000),
         resume_stream=True,
         log_file=start[0],
         log_pos=start[1],
         blocking=False,
+        pymysql_wrapper=NoReconnect(start),
         only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, XidEvent, RotateEvent],
         only_schemas=[database],
         only_tables=tables,
@@ -422,6 +454,12 @@ def _read(
                 counts[table][op] += 1
             if len(buffers[table]) >= STAGE_ROWS:
                 flush(table)
+    except pymysql.MySQLError as error:
+        raise CdcError(
+            f"the binlog stream from {start[0]}:{start[1]} failed after {reached[0]}:"
+            f"{reached[1]} ({error}); nothing was saved, and the next run resumes from "
+            f"{start[0]}:{start[1]}"
+        ) from error
     finally:
         stream.close()
         metadata.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import date
@@ -163,3 +164,63 @@ def test_a_purged_position_fails_loudly_with_the_resnapshot_command(scenario):
     assert "python -m ingest relational" in result.message
     assert "--start-position snapshot" in result.message
     assert lake.read_state("cdc", "shifu", "_binlog") == state  # nothing skipped silently
+
+
+def test_a_dropped_stream_fails_the_run_and_the_rerun_lands_every_change_once(
+    binlog_mariadb, tmp_path, monkeypatch
+):
+    """The server kills the replica's dump thread mid-read. The run fails with the position in
+    its message instead of letting python-mysql-replication reconnect (without limit, from
+    wherever it stopped: cdc.NoReconnect); nothing is saved, and the rerun lands every change
+    exactly once."""
+    monkeypatch.setenv("SHIFU_DATA_DIR", str(tmp_path / "data"))
+    # 100,000 rows of 300 bytes: more binlog than the socket buffers hold, so the server is
+    # still sending when the dump thread is killed.
+    database, rows, per_commit = f"k{uuid.uuid4().hex[:6]}_bulk", 100_000, 5_000
+    admin = pymysql.connect(**binlog_mariadb.connection_settings, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute("SHOW MASTER STATUS")
+        file, pos = cur.fetchone()[:2]
+        cur.execute(f"CREATE DATABASE `{database}`")
+        cur.execute(f"USE `{database}`")  # the sequence engine's seq_* tables need one
+        cur.execute("CREATE TABLE bulk (id INT PRIMARY KEY, note VARCHAR(300))")
+        for first in range(1, rows + 1, per_commit):
+            cur.execute(
+                "INSERT INTO bulk SELECT seq, concat(seq, repeat('x', 290)) "
+                f"FROM seq_{first}_to_{first + per_commit - 1}"
+            )
+    killed: list[int] = []
+
+    def kill_the_dump_thread() -> None:
+        watcher = pymysql.connect(**binlog_mariadb.connection_settings, autocommit=True)
+        with watcher.cursor() as cur:
+            for _ in range(3000):
+                cur.execute(
+                    "SELECT id FROM information_schema.processlist "
+                    "WHERE command LIKE 'Binlog Dump%%' AND id != connection_id()"
+                )
+                found = cur.fetchone()
+                if found:
+                    cur.execute(f"KILL {found[0]}")
+                    killed.append(found[0])
+                    break
+                time.sleep(0.005)
+        watcher.close()
+
+    killer = threading.Thread(target=kill_the_dump_thread)
+    killer.start()
+    (failed,) = cdc.capture(binlog_mariadb.url, "bulk", database, start_position=f"{file}:{pos}")
+    killer.join()
+    assert killed, "the dump thread was never seen"
+    assert failed.status == "failed", failed
+    assert f"{file}:{pos}" in failed.message and "next run resumes" in failed.message
+    assert not lake.read_state("cdc", "bulk", "_binlog"), "a failed run saved a position"
+    assert not (lake.lake_dir() / "raw" / "cdc" / "bulk").exists(), "a failed run landed rows"
+
+    (landed,) = cdc.capture(binlog_mariadb.url, "bulk", database, start_position=f"{file}:{pos}")
+    assert landed.status == "ok", landed
+    ids = [r["id"] for r in pq.read_table(lake.lake_dir() / "raw" / "cdc" / "bulk").to_pylist()]
+    assert len(ids) == rows and set(ids) == set(range(1, rows + 1))
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE `{database}`")
+    admin.close()
