@@ -6,6 +6,13 @@
     least one partition of it, otherwise an empty relation typed from the columns declared in
     the sources YAML. A post-split table has no partition before the split (and a legacy one
     none in a lake started after it); its ODS model then builds empty instead of failing.
+
+    `newest_only=true` is for tables whose current state is a snapshot (mode full, or mode cdc
+    on MySQL): it reads the newest snapshot partition, with the binlog changes since that
+    snapshot applied when the lake holds any for the table (snapshot_with_changes). Which mode
+    a table runs in is deployment config (config/sources.yml), so the model does not say: the
+    lake does. A table with binlog changes whose model reads incremental extracts fails to
+    compile, rather than silently missing every change since its first snapshot.
 -#}
 {% macro lake_table(source_name, table_name, newest_only=false) -%}
     {%- set relation = source(source_name, table_name) -%}
@@ -15,6 +22,16 @@
     {%- set newest = newest_partition(relation) -%}
     {%- if newest is none -%}
         {{- return(empty_source(source_name, table_name)) -}}
+    {%- endif -%}
+    {%- set changes = binlog_changes_pattern(relation) -%}
+    {%- if changes is not none and lake_files(changes) > 0 -%}
+        {%- if not newest_only -%}
+            {{ exceptions.raise_compiler_error(
+                source_name ~ "." ~ table_name ~ " has binlog changes in the lake (mode cdc) but "
+                ~ "its ODS model reads incremental extracts: read it with lake_table(..., "
+                ~ "newest_only=true), which applies the changes to the newest snapshot") }}
+        {%- endif -%}
+        {{- return(snapshot_with_changes(relation, newest, changes)) -}}
     {%- endif -%}
     {#- A full extract's current state is its newest partition: name it at compile time, so
         that DuckDB opens that partition's files alone instead of every night's snapshot (a
@@ -27,10 +44,85 @@
 {%- endmacro %}
 
 
+{#- The read_parquet glob of a lake source relation. -#}
+{% macro lake_pattern(relation) -%}
+    {{- return(relation.render().split("'")[1]) -}}
+{%- endmacro %}
+
+
+{#- The glob of the binlog change records of the table behind a lake source relation:
+    lake/raw/cdc/<source>/<table>/dt=*/part-*.parquet beside lake/raw/<kind>/<source>/<table>/;
+    none for what is not landed under lake/raw/ (quarantine). -#}
+{% macro binlog_changes_pattern(relation) -%}
+    {%- set pattern = lake_pattern(relation) -%}
+    {%- set changes = modules.re.sub('/lake/raw/[^/]+/', '/lake/raw/cdc/', pattern, count=1) -%}
+    {{- return(none if changes == pattern else changes) -}}
+{%- endmacro %}
+
+
+{#- The current state of a table followed through the binlog (ingest/README.md, "CDC records"):
+    the newest snapshot partition, with every change recorded at or after the binlog position
+    that snapshot's manifest saved (taken before the snapshot started) applied on top, deletes
+    honoured. Per primary key (the manifest's), the newest change by (file, pos, row) replaces
+    the snapshot's row, or removes it if a delete. A change the snapshot already holds is
+    harmless: its image is the row's state until the next change. Changes from before the
+    snapshot's position are ignored, so a re-snapshot after a purged binlog starts clean.
+    Every row gets dt = the newest of the snapshot's and the changes' partitions: the date as of
+    which this is the table's current state. -#}
+{% macro snapshot_with_changes(relation, newest, changes) -%}
+    {%- set folder = lake_pattern(relation).rsplit('/dt=', 1)[0] ~ '/dt=' ~ newest -%}
+    {%- set manifest = run_query(
+        "select binlog_position.file, binlog_position.pos, primary_key "
+        ~ "from read_json('" ~ folder ~ "/_manifest.json', "
+        ~ "columns = {binlog_position: 'struct(file varchar, pos bigint)', "
+        ~ "primary_key: 'varchar[]'})") -%}
+    {%- set file, pos, key = manifest.rows[0][0], manifest.rows[0][1], manifest.rows[0][2] -%}
+    {%- if not key -%}
+        {{ exceptions.raise_compiler_error(
+            folder ~ "/_manifest.json names no primary key: the binlog changes cannot be applied") }}
+    {%- endif -%}
+    {%- if file is none -%}
+        {#- A snapshot taken without a binlog position (mode full again): it is the state. -#}
+        {{- return("(select * from " ~ relation ~ " where dt = date '" ~ newest ~ "')") -}}
+    {%- endif -%}
+    {%- set as_of = [newest | string, newest_partition_of(changes) | string] | max -%}
+    {%- set keys = key | join(', ') -%}
+    (
+        with snapshot_rows as (
+            select * exclude (dt) from {{ relation }} where dt = date '{{ newest }}'
+        ),
+        newest_change as (
+            select * exclude (dt)
+            from read_parquet('{{ changes }}', hive_partitioning = true, union_by_name = true)
+            where _binlog_file > '{{ file }}'
+                or (_binlog_file = '{{ file }}' and _binlog_pos >= {{ pos }})
+            qualify row_number() over (
+                partition by {{ keys }}
+                order by _binlog_file desc, _binlog_pos desc, _row desc
+            ) = 1
+        ),
+        current_rows as (
+            select snapshot_rows.*
+            from snapshot_rows
+            anti join newest_change using ({{ keys }})
+            union all by name
+            select * exclude (_op, _binlog_file, _binlog_pos, _row, _commit_at, _before)
+            from newest_change
+            where _op != 'delete'
+        )
+        select *, date '{{ as_of }}' as dt from current_rows
+    )
+{%- endmacro %}
+
+
 {#- The newest dt=YYYY-MM-DD partition of a lake source relation (its read_parquet glob), or
     none when it has no file yet. -#}
 {% macro newest_partition(relation) -%}
-    {%- set pattern = relation.render().split("'")[1] -%}
+    {{- return(newest_partition_of(lake_pattern(relation))) -}}
+{%- endmacro %}
+
+
+{% macro newest_partition_of(pattern) -%}
     {%- set result = run_query(
         "select max(regexp_extract(file, '/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1)) "
         ~ "from glob('" ~ pattern ~ "')") -%}
@@ -40,7 +132,12 @@
 
 {#- The number of parquet files behind a lake source relation (its read_parquet glob). -#}
 {% macro lake_partitions(relation) -%}
-    {%- set pattern = relation.render().split("'")[1] -%}
+    {{- return(lake_files(lake_pattern(relation))) -}}
+{%- endmacro %}
+
+
+{#- The number of files matching a glob. -#}
+{% macro lake_files(pattern) -%}
     {%- set result = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
     {{- return(result.columns[0].values()[0]) -}}
 {%- endmacro %}
@@ -88,29 +185,4 @@
         partition by {{ key }}
         order by {{ cursor }} desc nulls last, dt desc
     ) = 1
-{%- endmacro %}
-
-
-{#- CDC tables (mode cdc, MySQL only; ingest/README.md, "CDC records"): the current state is the
-    table's snapshot (its newest full partition under lake/raw/<kind>/) with the binlog changes
-    since (lake/raw/cdc/<source>/<table>/) applied, deletes honoured: the newest change per key
-    (by binlog file, position, row) replaces the snapshot's row, or removes it if a delete.
-    `snapshot_cte` and `changes_cte` are import CTEs; `key` a column list. The embedded default
-    (SQLite) has no CDC tables, so no model calls this yet; a MySQL deployment's ODS model for a
-    `mode: cdc` table does, with the same shape as latest_snapshot / latest_version. -#}
-{% macro snapshot_plus_changes(snapshot_cte, changes_cte, key) -%}
-    select * exclude (dt)
-    from {{ snapshot_cte }}
-    where dt = (select max(snapshot_rows.dt) from {{ snapshot_cte }} as snapshot_rows)
-        and ({{ key }}) not in (
-            select ({{ key }}) from {{ changes_cte }}
-        )
-    union all by name
-    select * exclude (_op, _binlog_file, _binlog_pos, _row, _commit_at, _before, dt)
-    from {{ changes_cte }}
-    qualify row_number() over (
-        partition by {{ key }}
-        order by _binlog_file desc, _binlog_pos desc, _row desc
-    ) = 1
-        and _op != 'delete'
 {%- endmacro %}

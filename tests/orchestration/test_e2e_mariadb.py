@@ -123,12 +123,6 @@ def test_the_cdc_table_was_snapshotted_then_followed_through_the_binlog(mariadb_
     assert json.loads(manifest.read_text())["mode"] == "incremental"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ods_shifu__master_quote reads only the newest snapshot (latest_snapshot): the binlog "
-    "changes of a `mode: cdc` table are landed but no model applies them yet "
-    "(dbt_project/macros/lake.sql, snapshot_plus_changes, is unused)",
-)
 def test_published_quotes_follow_the_binlog(mariadb_run: Run) -> None:
     """The warehouse's quotes are the source's live table after night 2: inserts, status
     updates and hard deletes of day 2 applied."""

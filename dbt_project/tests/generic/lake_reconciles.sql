@@ -2,7 +2,8 @@
 
     1. Every partition holds the rows its _manifest.json says were landed (row_count).
     2. The ODS model holds one row per primary key of the current state: the newest partition's
-       keys for a full extract, every partition's distinct keys for an incremental one.
+       keys for a full extract (with the binlog changes since applied, for a table followed
+       through the binlog: lake_table), every partition's distinct keys for an incremental one.
     Returns one row per disagreement. -#}
 {% test lake_reconciles(model, source_name, table_name, mode, key) %}
 {%- set relation = source(source_name, table_name) -%}
@@ -10,7 +11,7 @@
 select 'no partition landed yet' as check_name, null as dt, 0 as landed, 0 as loaded
 where false
 {%- else %}
-{%- set pattern = relation.render().split("'")[1] if execute else '' -%}
+{%- set pattern = lake_pattern(relation) if execute else '' -%}
 {%- set manifests = pattern.rsplit('/', 1)[0] ~ '/_manifest.json' -%}
 with
 
@@ -39,11 +40,10 @@ expected_keys as (
     select count(*) as landed
     from (
         select distinct {{ key }}
-        from {{ relation }}
         {%- if mode == 'full' %}
-        -- Not max(dt) over the relation itself: DuckDB 1.5.5 raises an internal error on
-        -- max() of a hive column when one file remains (duckdb/duckdb#25629, a one-day lake).
-        where dt = (select max(dt) from partitions)
+        from {{ lake_table(source_name, table_name, newest_only=true) }} as current_rows
+        {%- else %}
+        from {{ relation }}
         {%- endif %}
     ) as current_keys
 ),
