@@ -2,8 +2,8 @@
 # The main job on the embedded default, through the real Airflow DAGs, night by night: the
 # simulated marketplace lives one more day (`python -m simulator --append`, so the source
 # databases hold that night's state), then the night's DAGs run for dt=D with
-# `airflow dags test` on SQLite (scripts/airflow.sh): ingest_relational, ingest_logs,
-# ingest_events. All nights share one Airflow metadata database, so the incremental and CDC
+# `airflow dags test` on SQLite, one process a night (scripts/airflow.sh night, warehouse/night.py):
+# ingest_relational, ingest_logs, ingest_events. All nights share one Airflow metadata database, so the incremental and CDC
 # tasks of D (depends_on_past) see D-1's runs succeeded. After the last night build_warehouse
 # builds and tests ODS -> DW -> RPT with dbt and publishes the serving copy if every test passed.
 #
@@ -74,10 +74,8 @@ for ((i = 0; i < days; i++)); do
     if [[ $dt == "$last" ]] || ((build_every_night && i > 0)); then
         dags+=(build_warehouse)
     fi
-    for dag in "${dags[@]}"; do
-        step "night $dt: airflow dags test $dag" "$logs/night-$dt-$dag.log" \
-            scripts/airflow.sh night "$dt" "$dag"
-    done
+    step "night $dt: airflow dags test ${dags[*]}" "$logs/night-$dt.log" \
+        scripts/airflow.sh night "$dt" "${dags[@]}"
 done
 echo "done in $((SECONDS - started))s"
 
