@@ -72,7 +72,7 @@
 {% macro snapshot_with_changes(relation, newest, changes) -%}
     {%- set folder = lake_pattern(relation).rsplit('/dt=', 1)[0] ~ '/dt=' ~ newest -%}
     {%- set manifest = run_query(
-        "select binlog_position.file, binlog_position.pos, primary_key "
+        "select binlog_position.file, binlog_position.pos, array_to_string(primary_key, ',') "
         ~ "from read_json('" ~ folder ~ "/_manifest.json', "
         ~ "columns = {binlog_position: 'struct(file varchar, pos bigint)', "
         ~ "primary_key: 'varchar[]'})") -%}
@@ -86,7 +86,10 @@
         {{- return("(select * from " ~ relation ~ " where dt = date '" ~ newest ~ "')") -}}
     {%- endif -%}
     {%- set as_of = [newest | string, newest_partition_of(changes) | string] | max -%}
-    {%- set keys = key | join(', ') -%}
+    {#- Identifiers the ingest validated ([A-Za-z_][A-Za-z0-9_$]*), quoted all the same. -#}
+    {%- set quoted = [] -%}
+    {%- for column in key.split(',') -%}{%- do quoted.append(adapter.quote(column)) -%}{%- endfor -%}
+    {%- set keys = quoted | join(', ') -%}
     (
         with snapshot_rows as (
             select * exclude (dt) from {{ relation }} where dt = date '{{ newest }}'
