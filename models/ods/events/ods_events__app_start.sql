@@ -3,21 +3,12 @@
 with
 
 events as (
-    select * from {{ ref('ods_events__events') }}
-    where event_name = 'app_start'
-        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+    {{ tracked_events('app_start') }}
 ),
 
 parsed as (
     select
-        event_id,
-        event_at,
-        event_dt,
-        platform,
-        app_version,
-        device_id,
-        user_id,
-        page,
+        {{ event_envelope() }},
         cast(json_extract_string(props, '$.launch_type') as varchar) as launch_type,
         cast(json_extract_string(props, '$.network') as varchar) as network,
         lake_dt

@@ -3,21 +3,12 @@
 with
 
 events as (
-    select * from {{ ref('ods_events__events') }}
-    where event_name = 'complaint_submit'
-        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+    {{ tracked_events('complaint_submit') }}
 ),
 
 parsed as (
     select
-        event_id,
-        event_at,
-        event_dt,
-        platform,
-        app_version,
-        device_id,
-        user_id,
-        page,
+        {{ event_envelope() }},
         cast(json_extract_string(props, '$.order_id') as bigint) as order_id,
         cast(json_extract_string(props, '$.contact_phone') as varchar) as contact_phone_token,
         cast(json_extract_string(props, '$.has_images') as boolean) as has_images,

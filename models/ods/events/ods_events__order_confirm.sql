@@ -3,21 +3,12 @@
 with
 
 events as (
-    select * from {{ ref('ods_events__events') }}
-    where event_name = 'order_confirm'
-        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+    {{ tracked_events('order_confirm') }}
 ),
 
 parsed as (
     select
-        event_id,
-        event_at,
-        event_dt,
-        platform,
-        app_version,
-        device_id,
-        user_id,
-        page,
+        {{ event_envelope() }},
         cast(json_extract_string(props, '$.order_id') as bigint) as order_id,
         cast(json_extract_string(props, '$.order_no') as varchar) as order_no,
         lake_dt

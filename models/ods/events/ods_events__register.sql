@@ -3,21 +3,12 @@
 with
 
 events as (
-    select * from {{ ref('ods_events__events') }}
-    where event_name = 'register'
-        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+    {{ tracked_events('register') }}
 ),
 
 parsed as (
     select
-        event_id,
-        event_at,
-        event_dt,
-        platform,
-        app_version,
-        device_id,
-        user_id,
-        page,
+        {{ event_envelope() }},
         cast(json_extract_string(props, '$.method') as varchar) as login_method,
         cast(json_extract_string(props, '$.role') as varchar) as account_role,
         lake_dt

@@ -3,21 +3,12 @@
 with
 
 events as (
-    select * from {{ ref('ods_events__events') }}
-    where event_name = 'search'
-        and event_dt >= {{ recompute_from('event_dt', var('late_event_days')) }}
+    {{ tracked_events('search') }}
 ),
 
 parsed as (
     select
-        event_id,
-        event_at,
-        event_dt,
-        platform,
-        app_version,
-        device_id,
-        user_id,
-        page,
+        {{ event_envelope() }},
         cast(json_extract_string(props, '$.keyword') as varchar) as keyword,
         cast(json_extract_string(props, '$.result_count') as bigint) as result_count,
         cast(json_extract_string(props, '$.city') as varchar) as city_code,
