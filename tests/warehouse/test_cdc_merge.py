@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ingest import cdc
 from tests.warehouse.conftest import ROOT, environment, run
 
 pytestmark = pytest.mark.slow
@@ -41,17 +42,8 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("updated_at", pa.timestamp("us")),
     ]
 )
-CHANGE_SCHEMA = pa.schema(
-    [
-        ("_op", pa.string()),
-        ("_binlog_file", pa.string()),
-        ("_binlog_pos", pa.int64()),
-        ("_row", pa.int32()),
-        ("_commit_at", pa.timestamp("us")),
-        ("_before", pa.string()),
-        *SNAPSHOT_SCHEMA,
-    ]
-)
+# What ingest/cdc.py lands: its meta columns, then the table's own.
+CHANGE_SCHEMA = pa.schema([*cdc.META, *SNAPSHOT_SCHEMA])
 AT = datetime(2026, 11, 1, 9, 0)
 
 
