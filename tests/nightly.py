@@ -10,7 +10,6 @@ lives under one temporary SHIFU_DATA_DIR, Airflow's home included (scripts/airfl
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import pipeline
+from tests.pipeline import ROOT, run
+
 AIRFLOW = ROOT / "scripts" / "airflow.sh"
 START = date(2026, 11, 1)
 NIGHTS = 2
@@ -42,33 +43,12 @@ class Nightly:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIFU_", "DBT_", "AIRFLOW"))}
-    env.update(
-        SHIFU_DATA_DIR=str(data_dir),
-        SHIFU_PII_SALT="orchestration-tests-salt-not-a-secret",
-        SHIFU_DBT_THREADS="2",
-        DBT_TARGET_PATH=str(data_dir / "dbt" / "target"),
-        DBT_LOG_PATH=str(data_dir / "dbt" / "logs"),
-    )
-    # A developer can point the build at another checkout of the dbt project.
-    if os.environ.get("SHIFU_DBT_PROJECT_DIR"):
-        env["SHIFU_DBT_PROJECT_DIR"] = os.environ["SHIFU_DBT_PROJECT_DIR"]
-    return env
+    return pipeline.environment(data_dir, "orchestration-tests-salt-not-a-secret")
 
 
 def logical_date(dt: date) -> str:
     """The run of dt=D is the data interval [D 02:00, D+1 02:00) Shanghai: logical date D+1."""
     return f"{(dt + timedelta(days=1)).isoformat()}T02:00:00+08:00"
-
-
-def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} failed ({result.returncode}):\n"
-            f"{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-        )
-    return result
 
 
 def dags_test(dag_id: str, dt: date, env: dict[str, str]) -> subprocess.CompletedProcess:

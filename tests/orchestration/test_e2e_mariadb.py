@@ -12,7 +12,6 @@ have succeeded in Airflow's metadata (depends_on_past). Night 2 builds and publi
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pymysql
 import pytest
 
 from tests.nightly import environment
+from tests.pipeline import run
 from tests.warehouse.truth import RELATIONAL_KEYS, differences, rpt_figures
 
 pytestmark = pytest.mark.slow
@@ -60,15 +60,6 @@ def sources_with_cdc(path: Path) -> Path:
     assert production.count(line) == 1, f"{CDC_TABLE} is no longer a full table in sources.yml"
     path.write_text(production.replace(line, f"      {CDC_TABLE}: {{mode: cdc}}\n"))
     return path
-
-
-def run(argv: list[str], env: dict[str, str]) -> None:
-    completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} failed ({completed.returncode}):\n"
-            f"{completed.stdout[-6000:]}\n{completed.stderr[-6000:]}"
-        )
 
 
 @pytest.fixture(scope="module")

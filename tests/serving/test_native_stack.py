@@ -7,7 +7,6 @@ all four DAGs (`scripts/airflow.sh night`, i.e. `airflow dags test`) on PostgreS
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import uuid
 from datetime import date, timedelta
@@ -20,6 +19,7 @@ import pytest
 from serving import catalogue
 from tests.conftest import MARIADB, unavailable
 from tests.nightly import ROOT, environment
+from tests.pipeline import run
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +29,6 @@ NIGHT = START + timedelta(days=1)
 SCALE = "0.01"
 SOURCE_DATABASES = ("shifu", "svc_order", "svc_pay", "svc_master")
 DAGS = ("ingest_relational", "ingest_logs", "ingest_events", "build_warehouse")
-
-
-def run(argv: list[str], env: dict[str, str]) -> None:
-    completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert completed.returncode == 0, (
-        f"{' '.join(argv)} failed ({completed.returncode}):\n"
-        f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
-    )
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ cores.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import pipeline
+from tests.pipeline import run
+
 START = date(2026, 11, 1)
 DAYS = 7
 # The traffic models are also built on the night of this day (tracking events that arrived up
@@ -66,26 +67,7 @@ class Warehouse:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIFU_", "DBT_"))}
-    env.update(
-        SHIFU_DATA_DIR=str(data_dir),
-        SHIFU_PII_SALT=PII_SALT,
-        SHIFU_DBT_THREADS="2",
-        DBT_TARGET_PATH=str(data_dir / "dbt" / "target"),
-        DBT_LOG_PATH=str(data_dir / "dbt" / "logs"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
-    return env
-
-
-def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} failed ({result.returncode}):\n"
-            f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-        )
-    return result
+    return pipeline.environment(data_dir, PII_SALT)
 
 
 def dbt(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:

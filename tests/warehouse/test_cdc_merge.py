@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest import cdc
-from tests.warehouse.conftest import ROOT, environment, run
+from tests.pipeline import ROOT, run
+from tests.warehouse.conftest import environment
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.warehouse.conftest import ROOT, Warehouse, environment, run
+from tests.pipeline import ROOT, run
+from tests.warehouse.conftest import Warehouse, environment
 
 
 def _tool(name: str) -> str:
