@@ -78,8 +78,8 @@ class NoReconnect:
     from the last event it read, which may be in the middle of a transaction (after its table
     map). Measured here (tests/ingest/test_cdc.py, the dump thread killed mid-read) it resumed
     correctly once; but a reader that asks for a position the server will not serve loops
-    forever (a test reader built with `is_mariadb=True` asked MariaDB for `pos(, 4)` and hung a
-    CI run). A run reads a bounded range and saves its position only after its partitions are
+    forever (a test reader built with `is_mariadb=True` asked MariaDB for `pos(, 4)` and
+    reconnected without end; the likely cause of a CI run that hung). A run reads a bounded range and saves its position only after its partitions are
     in place, so failing at the first drop loses nothing: the next run (or Airflow's retry)
     starts again from the saved position, at a transaction boundary."""
 

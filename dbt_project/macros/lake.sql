@@ -68,7 +68,8 @@
     harmless: its image is the row's state until the next change. Changes from before the
     snapshot's position are ignored, so a re-snapshot after a purged binlog starts clean.
     Every row gets dt = the newest of the snapshot's and the changes' partitions: the date as of
-    which this is the table's current state. -#}
+    which this is the table's current state. Positions compare as (file name, offset): binlog
+    file names sort in order while their numeric suffix keeps its six digits. -#}
 {% macro snapshot_with_changes(relation, newest, changes) -%}
     {%- set folder = lake_pattern(relation).rsplit('/dt=', 1)[0] ~ '/dt=' ~ newest -%}
     {%- set manifest = run_query(
@@ -77,6 +78,7 @@
         ~ "columns = {binlog_position: 'struct(file varchar, pos bigint)', "
         ~ "primary_key: 'varchar[]'})") -%}
     {%- set file, pos, key = manifest.rows[0][0], manifest.rows[0][1], manifest.rows[0][2] -%}
+    {%- set file = file | replace("'", "''") if file is not none else none -%}
     {%- if not key -%}
         {{ exceptions.raise_compiler_error(
             folder ~ "/_manifest.json names no primary key: the binlog changes cannot be applied") }}
