@@ -21,6 +21,7 @@ import pytest
 
 from tests import pipeline
 from tests.pipeline import ROOT, run
+from warehouse.night import logical_date
 
 AIRFLOW = ROOT / "scripts" / "airflow.sh"
 START = date(2026, 11, 1)
@@ -44,11 +45,6 @@ class Nightly:
 
 def environment(data_dir: Path) -> dict[str, str]:
     return pipeline.environment(data_dir, "orchestration-tests-salt-not-a-secret")
-
-
-def logical_date(dt: date) -> str:
-    """The run of dt=D is the data interval [D 02:00, D+1 02:00) Shanghai: logical date D+1."""
-    return f"{(dt + timedelta(days=1)).isoformat()}T02:00:00+08:00"
 
 
 def dags_test(dag_id: str, dt: date, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -70,11 +70,12 @@ def environment(data_dir: Path) -> dict[str, str]:
     return pipeline.environment(data_dir, PII_SALT)
 
 
-def dbt(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
-    """`dbt <args>` on the project, from the repository root, against `data_dir`."""
+def dbt(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    """`dbt <args>` on the project, from the repository root, against `data_dir`; `env` adds to
+    or overrides the environment()."""
     executable = Path(sys.executable).with_name("dbt")
     argv = [str(executable), *args, "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"]
-    return run(argv, environment(data_dir))
+    return run(argv, {**environment(data_dir), **env})
 
 
 def build_pipeline(data_dir: Path, split_date: date | None, traffic: bool) -> Warehouse:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -26,8 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest import cdc
-from tests.pipeline import ROOT, run
-from tests.warehouse.conftest import environment
+from tests.warehouse.conftest import dbt
 
 pytestmark = pytest.mark.slow
 
@@ -84,21 +82,12 @@ def changes(lake: Path, table: str, dt: date, rows: list[dict]) -> None:
     write(folder, rows, CHANGE_SCHEMA, {"dt": str(dt), "mode": "cdc"})
 
 
-def dbt(args: list[str], data_dir: Path, **env: str) -> None:
-    """`dbt <args>` on a lake of MySQL extracts (the sources YAML reads SHIFU_SOURCE_KIND)."""
-    argv = [str(Path(sys.executable).with_name("dbt")), *args]
-    argv += [
-        "--project-dir",
-        str(ROOT / "dbt_project"),
-        "--profiles-dir",
-        str(ROOT / "dbt_project"),
-    ]
-    run(argv, {**environment(data_dir), "SHIFU_SOURCE_KIND": "mysql", **env})
-
-
 def quotes(data_dir: Path, database: Path | None = None, **env: str) -> dict[int, tuple[str, date]]:
     """Build the quotes' ODS model (and its tests) on `data_dir`; quote_id -> (status, lake_dt)."""
-    dbt(["build", "--select", "ods_shifu__master_quote"], data_dir, **env)
+    # A lake of MySQL extracts: the sources YAML reads SHIFU_SOURCE_KIND.
+    dbt(
+        ["build", "--select", "ods_shifu__master_quote"], data_dir, SHIFU_SOURCE_KIND="mysql", **env
+    )
     database = database or data_dir / "warehouse" / "build.duckdb"
     with duckdb.connect(str(database), read_only=True) as con:
         rows = con.execute(
@@ -162,7 +151,7 @@ def test_changes_to_an_incrementally_read_table_fail_to_compile(data_dir: Path):
         folder = lake / "raw" / kind / "shifu" / "payment" / "dt=2026-11-01"
         write(folder, [{"id": 1}], one_row, {"dt": "2026-11-01"})
     with pytest.raises(RuntimeError, match="shifu.payment has binlog changes in the lake"):
-        dbt(["compile", "--select", "ods_shifu__payment"], data_dir)
+        dbt(["compile", "--select", "ods_shifu__payment"], data_dir, SHIFU_SOURCE_KIND="mysql")
 
 
 def test_the_dev_target_builds_its_own_file_and_leaves_the_nightly_build_alone(data_dir: Path):
