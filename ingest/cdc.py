@@ -70,6 +70,12 @@ class CdcError(RuntimeError):
     """CDC cannot continue without an operator (no start position, purged binlog)."""
 
 
+def replica_id() -> int:
+    """A server id for one binlog reader: random, because two readers with the same id make the
+    server drop the older one, which then reconnects and drops the newer, without end."""
+    return random.randint(1_000_000, 2_000_000_000)
+
+
 class NoReconnect:
     """The `pymysql_wrapper` of our BinLogStreamReader: it opens the control and the stream
     connection once each and refuses to open more.
@@ -408,7 +414,7 @@ def _read(
     stream = BinLogStreamReader(
         # A stalled stream fails the run (NoReconnect) instead of waiting forever.
         connection_settings={**settings, "read_timeout": STREAM_READ_TIMEOUT_SECONDS},
-        server_id=random.randint(1_000_000, 2_000_000_000),
+        server_id=replica_id(),
         resume_stream=True,
         log_file=start[0],
         log_pos=start[1],

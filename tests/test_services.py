@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import random
-
 import pymysql
 import sqlalchemy as sa
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import WriteRowsEvent
 
-from ingest.cdc import NoReconnect
+from ingest.cdc import NoReconnect, replica_id
 from tests.conftest import BinlogServer
 
 CREATE_ORDERS = "create table orders (id bigint primary key, city varchar(32) not null)"
@@ -65,9 +63,8 @@ def test_binlog_row_events_name_their_columns(binlog_mariadb: BinlogServer) -> N
     stream = BinLogStreamReader(
         connection_settings=binlog_mariadb.connection_settings,
         # Not is_mariadb=True: with it (and no GTID) the library asks MariaDB for `pos(, 4)`,
-        # the whole binlog from its first file, whatever log_file says. A fixed server_id
-        # would also make two readers kick each other off forever.
-        server_id=random.randint(1_000_000, 2_000_000_000),
+        # the whole binlog from its first file, whatever log_file says.
+        server_id=replica_id(),
         pymysql_wrapper=NoReconnect((log_file, log_pos)),
         log_file=log_file,
         log_pos=log_pos,

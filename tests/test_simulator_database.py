@@ -3,7 +3,6 @@ ground truth that plain SQL over the tables agrees with, and --append equal to a
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import uuid
 from collections import Counter, defaultdict
@@ -17,7 +16,7 @@ import pytest
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from ingest.cdc import NoReconnect
+from ingest.cdc import NoReconnect, replica_id
 from simulator.config import SimulationConfig
 from simulator.database import SourceDatabase, canonical_dump
 from simulator.simulation import load_state, simulate
@@ -201,7 +200,7 @@ def test_mariadb_binlog_holds_each_days_inserts_updates_and_deletes(tmp_path, bi
     simulate(config, binlog_mariadb.url, tmp_path, files=False, schema_prefix=prefix)
     stream = BinLogStreamReader(
         connection_settings=binlog_mariadb.connection_settings,
-        server_id=random.randint(1_000_000, 2_000_000_000),
+        server_id=replica_id(),
         pymysql_wrapper=NoReconnect((log_file, log_pos)),
         log_file=log_file,
         log_pos=log_pos,
