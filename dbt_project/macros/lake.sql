@@ -24,14 +24,15 @@
         {{- return(empty_source(source_name, table_name)) -}}
     {%- endif -%}
     {%- set changes = binlog_changes_pattern(relation) -%}
-    {%- if changes is not none and lake_files(changes) > 0 -%}
+    {%- set newest_change = newest_partition_of(changes) if changes is not none else none -%}
+    {%- if newest_change is not none -%}
         {%- if not newest_only -%}
             {{ exceptions.raise_compiler_error(
                 source_name ~ "." ~ table_name ~ " has binlog changes in the lake (mode cdc) but "
                 ~ "its ODS model reads incremental extracts: read it with lake_table(..., "
                 ~ "newest_only=true), which applies the changes to the newest snapshot") }}
         {%- endif -%}
-        {{- return(snapshot_with_changes(relation, newest, changes)) -}}
+        {{- return(snapshot_with_changes(relation, newest, changes, newest_change)) -}}
     {%- endif -%}
     {#- A full extract's current state is its newest partition: name it at compile time, so
         that DuckDB opens that partition's files alone instead of every night's snapshot (a
@@ -70,7 +71,7 @@
     Every row gets dt = the newest of the snapshot's and the changes' partitions: the date as of
     which this is the table's current state. Positions compare as (file name, offset): binlog
     file names sort in order while their numeric suffix keeps its six digits. -#}
-{% macro snapshot_with_changes(relation, newest, changes) -%}
+{% macro snapshot_with_changes(relation, newest, changes, newest_change) -%}
     {%- set folder = lake_pattern(relation).rsplit('/dt=', 1)[0] ~ '/dt=' ~ newest -%}
     {%- set manifest = run_query(
         "select binlog_position.file, binlog_position.pos, array_to_string(primary_key, ',') "
@@ -87,7 +88,7 @@
         {#- A snapshot taken without a binlog position (mode full again): it is the state. -#}
         {{- return("(select * from " ~ relation ~ " where dt = date '" ~ newest ~ "')") -}}
     {%- endif -%}
-    {%- set as_of = [newest | string, newest_partition_of(changes) | string] | max -%}
+    {%- set as_of = [newest | string, newest_change | string] | max -%}
     {#- Identifiers the ingest validated ([A-Za-z_][A-Za-z0-9_$]*), quoted all the same. -#}
     {%- set quoted = [] -%}
     {%- for column in key.split(',') -%}{%- do quoted.append(adapter.quote(column)) -%}{%- endfor -%}
