@@ -84,6 +84,21 @@ ENVELOPE = (
     "props",
 )
 
+# Columns with few distinct values: dictionary-encoded in the Parquet parts (the ids, times
+# and props are mostly distinct: encoding them only to fall back costs ~20 % of the write).
+DICTIONARY_COLUMNS = [
+    "event",
+    "event_dt",
+    "platform",
+    "app_version",
+    "user_id",
+    "page",
+    "referrer",
+    "ip",
+    "ua",
+    "collector",
+    "file",
+]
 SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -436,7 +451,7 @@ def _fast_events(
         np.array(columns[key], dtype=np.int64) if len(index) else np.zeros(0, np.int64)
         for key in ("client_ts", "sent_ts", "server_ts")
     )
-    props_text = pa.array([bytes(raw).decode() for raw in columns["props"]], pa.string())
+    props_text = _joined_text(columns["props"])
     decided = (client <= _MAX_TS) & (sent <= _MAX_TS) & (server <= _MAX_TS)
     rules: dict[tuple[str, str], list[str]] = {}
     for name, key, pattern in plan.patterns:
@@ -487,6 +502,19 @@ def _fast_events(
     taken = np.zeros(table.num_rows, dtype=bool)
     taken[decided_index] = True
     return pa.table(rows).cast(_ROWS_SCHEMA), pa.array(taken), rejects
+
+
+def _joined_text(raws) -> pa.Array:
+    """msgspec.Raw values (slices of lines that are valid UTF-8) as a string column, without a
+    Python string per value: their bytes joined, their lengths as offsets."""
+    sizes = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
+    offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    text = pa.LargeStringArray.from_buffers(
+        len(raws), pa.py_buffer(offsets), pa.py_buffer(b"".join(raws))
+    )
+    text.validate(full=True)  # UTF-8, as each line was
+    return text.cast(pa.string())
 
 
 def _fast_rejects(table, index, bot, late, ua, lateness) -> pa.Table:
@@ -600,7 +628,7 @@ def _write_chunk(task) -> tuple[int, str | None, int]:
             raise RuntimeError(f"chunk {index}: duplicates do not match its rows")
         rows = rows.filter(pc.invert(dropped))
     rows = rows.drop_columns(["_file_id"])
-    part = lines.write_part(Path(directory), index, rows, SCHEMA)
+    part = lines.write_part(Path(directory), index, rows, SCHEMA, DICTIONARY_COLUMNS)
     path.unlink()
     count = rows.num_rows
     del rows, slow

@@ -536,11 +536,11 @@ _FAST_LINE = (
 )
 
 
-def _split(values: pa.Array, separator: str, count: int) -> list[pa.Array]:
-    """The `count` pieces of every value (each value has exactly `count`: `_FAST_LINE`)."""
+def _split(values: pa.Array, separator: str, count: int, keep: tuple[int, ...]) -> list[pa.Array]:
+    """The pieces `keep` of every value, which has exactly `count` pieces (`_FAST_LINE`)."""
     flat = pc.list_flatten(pc.split_pattern(values, separator))
     m = len(values)
-    return [flat.take(pa.array(np.arange(k, m * count, count))) for k in range(count)]
+    return [flat.take(pa.array(np.arange(k, m * count, count))) for k in keep]
 
 
 def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Table, pa.Array]:
@@ -551,13 +551,13 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
     good = pc.and_(table["utf8_ok"].combine_chunks(), pc.match_substring_regex(line, _FAST_LINE))
     index = np.flatnonzero(good.to_numpy(zero_copy_only=False))
     line = line.take(pa.array(index)).cast(pa.string())
-    head, request, mid, referer, _sep, ua, rest = _split(line, '"', 7)
+    head, request, mid, referer, ua, rest = _split(line, '"', 7, (0, 1, 2, 3, 5, 6))
     del line
-    ip, _ident, user, stamp, zone, _end = _split(head, " ", 6)
+    ip, user, stamp, zone = _split(head, " ", 6, (0, 2, 3, 4))
     requested_at, time_ok = _requested_at(stamp, zone)
-    _first, status, body, _last = _split(mid, " ", 4)
-    _blank, rt, urt, request_id = _split(rest, " ", 4)
-    method, target, protocol = _split(request, " ", 3)
+    status, body = _split(mid, " ", 4, (1, 2))
+    rt, urt, request_id = _split(rest, " ", 4, (1, 2, 3))
+    method, target, protocol = _split(request, " ", 3, (0, 1, 2))
     m = len(index)
     parts = pc.extract_regex(target, _TARGET)
     has_query = pc.match_substring(target, "?")
@@ -659,12 +659,18 @@ def _seconds(tokens: pa.Array) -> pa.Array:
     )
 
 
-def _scrubbed(values: pa.Array) -> pa.Array:
+def _scrubbed(values: pa.Array | pa.ChunkedArray, leading_address: bool = False) -> pa.Array:
     """`pii.scrub` on the values the RE2 prefilter flags (few), the rest unchanged."""
-    flagged = pc.fill_null(pc.match_substring_regex(values, pii.SQL_PREFILTER), False)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    prefilter = pii.PREFILTER_LEADING_ADDRESS if leading_address else pii.SQL_PREFILTER
+    flagged = pc.fill_null(pc.match_substring_regex(values, prefilter), False)
     if not pc.any(flagged).as_py():
         return values
-    fixed = pa.array([pii.scrub(v) for v in values.filter(flagged).to_pylist()], pa.string())
+    fixed = pa.array(
+        [pii.scrub(v, leading_address) for v in values.filter(flagged).to_pylist()],
+        values.type,
+    )
     return pc.replace_with_mask(values, flagged, fixed)
 
 
@@ -867,9 +873,10 @@ def _quarantine_table(
 
 
 def scrub_rejects(rejects: pa.Table, leading_address: bool = False) -> pa.Table:
-    """Rejected lines with their message and raw text scrubbed of PII (pii.scrub)."""
-    message = pa.array([pii.scrub(m) for m in rejects["message"].to_pylist()], pa.string())
-    raw = pa.array([pii.scrub(r, leading_address) for r in rejects["raw"].to_pylist()], pa.string())
+    """Rejected lines with their message and raw text scrubbed of PII (pii.scrub, on the
+    values the prefilter flags)."""
+    message = _scrubbed(rejects["message"].cast(pa.string()))
+    raw = _scrubbed(rejects["raw"].cast(pa.string()), leading_address)
     rejects = rejects.set_column(rejects.schema.get_field_index("message"), "message", message)
     return rejects.set_column(rejects.schema.get_field_index("raw"), "raw", raw)
 

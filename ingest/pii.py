@@ -89,6 +89,8 @@ SQL_PREFILTER = (
     r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}"
 )
 
+# The same for a text that starts with a client address, maybe cut off (see mask_ips).
+PREFILTER_LEADING_ADDRESS = SQL_PREFILTER + r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}(\s|$)"
 
 _IPV4 = r"\b([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})\.[0-9]{1,3}\b"
 _IPV6_IN_TEXT = re.compile(r"^\[?([0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?)\]?(?::[0-9]+)?$")
@@ -260,13 +262,27 @@ _HEXTET = "[0-9A-Fa-f]{1,4}"
 _IPV6_HEAD = rf"^(?P<g1>{_HEXTET}):(?P<g2>{_HEXTET}):(?P<g3>{_HEXTET}):[0-9A-Fa-f:.]*$"
 
 
+_PLAIN_V4 = r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$"
+
+
 def truncate_ips(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """`truncate_ip` over an Arrow string column, vectorised: IPv4 by RE2 replacement; an IPv6
-    address whose first three groups are written out (the usual case) by RE2 plus the rules
-    of the compressed form; any other value holding `:` once per distinct value in Python."""
+    """`truncate_ip` over an Arrow string column, vectorised: a value that is an IPv4 address
+    and nothing else (most) by cutting its last number; the others by `_truncate_ips`."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     values = values.cast(pa.string())
+    plain = pc.fill_null(pc.match_substring_regex(values, _PLAIN_V4), True)
+    cut = pc.replace_substring_regex(values, pattern=r"\.[0-9]{1,3}$", replacement=".0")
+    if pc.all(plain).as_py():
+        return cut
+    other = pc.invert(plain)
+    return pc.replace_with_mask(cut, other, _truncate_ips(values.filter(other)))
+
+
+def _truncate_ips(values: pa.Array) -> pa.Array:
+    """`truncate_ip` over any string column: IPv4 by RE2 replacement; an IPv6 address whose
+    first three groups are written out (the usual case) by RE2 plus the rules of the
+    compressed form; any other value holding `:` once per distinct value in Python."""
     cut = pc.replace_substring_regex(values, pattern=_IPV4, replacement=r"\1.0")
     v6 = pc.fill_null(pc.match_substring(cut, ":"), False)
     if not pc.any(v6).as_py():

@@ -9,7 +9,8 @@ validate, scrub PII, write Parquet + quarantine + manifest, copy raw files) into
 lake. Reports lines/s, the ratio to zcat, peak RSS and the cores used ((user + sys) / wall,
 workers included). Peak memory is the proportional set size (PSS: shared pages split between
 the processes that share them, so forked workers are not counted twice) summed over the
-process tree (parent + workers), sampled every 200 ms from /proc; `max1` is wait4's ru_maxrss,
+process tree (parent + workers), sampled every 200 ms from /proc in a separate, untimed run
+(sampling walks the workers' page tables and slows them); `max1` is wait4's ru_maxrss,
 the RSS of the largest single process.
 The load average before each measurement is printed: other jobs on the machine take cores
 from both sides (zcat uses one core, we use all of them, so load hurts us more).
@@ -45,9 +46,11 @@ def zcat(files: list[Path]) -> dict:
     return {"lines": lines, "seconds": seconds, "lines_per_s": lines / seconds, "usage": usage}
 
 
-def ours(stream: str, source_dir: Path, dt: date, code: Path = ROOT) -> dict:
+def ours(stream: str, source_dir: Path, dt: date, code: Path = ROOT, sample: bool = False) -> dict:
     """Run the ingest of one stream in a child process (the `ingest` package of the checkout
-    `code`); measure wall, CPU and peak RSS."""
+    `code`); measure wall, CPU and the largest process's peak RSS; with `sample`, also the
+    process tree's peak PSS (sampling /proc walks the workers' page tables while they run, which
+    slows them down: the timed runs do not sample)."""
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "SHIFU_DATA_DIR": data}
         env.setdefault("SHIFU_PII_SALT", "bench-salt-not-a-secret-0123456789")
@@ -69,10 +72,11 @@ def ours(stream: str, source_dir: Path, dt: date, code: Path = ROOT) -> dict:
             env=env,
             cwd=code,
         )
-        sampler = TreeRss(child.pid)
+        sampler = TreeRss(child.pid) if sample else None
         output = child.stdout.read()
         _pid, status, usage = os.wait4(child.pid, 0)
-        sampler.stop()
+        if sampler is not None:
+            sampler.stop()
         seconds = time.monotonic() - started
         if status != 0:
             raise SystemExit(f"{stream} worker failed ({status})")
@@ -80,7 +84,7 @@ def ours(stream: str, source_dir: Path, dt: date, code: Path = ROOT) -> dict:
     result.update(
         seconds=seconds,
         lines_per_s=result["lines"] / seconds,
-        peak_rss_mb=sampler.peak / (1 << 20),
+        peak_rss_mb=sampler.peak / (1 << 20) if sampler is not None else None,
         max1_rss_mb=usage.ru_maxrss / 1024,
         cores_used=(usage.ru_utime + usage.ru_stime) / seconds,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
@@ -214,12 +218,21 @@ def main() -> None:
                 print(
                     f"{stream:8} {tool:6} {mine['lines']:>9} {mine['seconds']:>8.2f} "
                     f"{mine['lines_per_s']:>10.0f} {ratio:>6.2f} "
-                    f"{mine['peak_rss_mb']:>7.0f} {mine['max1_rss_mb']:>5.0f} "
+                    f"{'':>7} {mine['max1_rss_mb']:>5.0f} "
                     f"{mine['cores_used']:>5.2f} {mine['cpu_seconds']:>6.2f} "
                     f"{os.getloadavg()[0]:>5.1f} {mine['cpu_seconds'] / mine['lines'] * 1e6:>5.1f}"
                     " us/line",
                     flush=True,
                 )
+        for k, code in enumerate(codes):  # peak PSS of the whole tree: a run of its own
+            mine = ours(stream, args.source_dir, args.dt, code, sample=True)
+            tool = "ours" if len(codes) == 1 else f"ours{k + 1}"
+            print(
+                f"{stream:8} {tool:6} {mine['lines']:>9} {mine['seconds']:>8.2f} (memory run, "
+                f"not timed) PSS {mine['peak_rss_mb']:.0f} MB, largest process "
+                f"{mine['max1_rss_mb']:.0f} MB",
+                flush=True,
+            )
     for (stream, tool), values in ratios.items():
         print(f"median ratio {stream} {tool}: {statistics.median(values):.2f} ({len(values)} runs)")
 

@@ -28,6 +28,8 @@ def test_the_vectorised_cut_agrees_with_the_ipaddress_module():
         f"{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}.9" for _ in range(50)
     ]
     values += ["::1", "::ffff:1.2.3.4", "2001:db8::1", None, "", "not an address"]
+    # IPv4 in and around other text (the cut has a shortcut for a bare address)
+    values += ["999.1.1.1", "1.2.3.4, 5.6.7.8", "1.2.3.4:80", " 1.2.3.4", "1.2.3.4.5", "1.2.3"]
     cut = pii.truncate_ips(pa.array(values)).to_pylist()
     assert cut == [pii.truncate_ip(v) for v in values]
     for value, network in zip(values[:2000], cut, strict=False):
@@ -77,3 +79,13 @@ def test_every_text_the_scrubber_changes_passes_the_sql_prefilter():
     for text, flag in zip(texts, flagged, strict=True):
         if pii.scrub(text) != text:
             assert flag, text
+    # the raw text of a quarantined nginx line starts with a client address, maybe cut off
+    heads = ["2408:8456:36de:ed6", "2408:8456:36de:ed6:1:2", "2408:8456:36de:ed6 - -", "ab:cd:ef"]
+    texts += heads + [f"{h} {t}" for h in heads for t in texts[:20]]
+    flagged = pc.match_substring_regex(pa.array(texts), pii.PREFILTER_LEADING_ADDRESS).to_pylist()
+    changed = 0
+    for text, flag in zip(texts, flagged, strict=True):
+        if pii.scrub(text, leading_address=True) != text:
+            changed += 1
+            assert flag, text
+    assert changed > len(heads)
