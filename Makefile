@@ -21,8 +21,9 @@ DEMO_SEED ?= 42
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-# Setup reruns only when pyproject.toml or requirements.lock change: the stamp is named after them.
-SETUP_HASH := $(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
+# Setup reruns only when pyproject.toml, requirements.lock or a C source (built in place) change:
+# the stamp is named after them.
+SETUP_HASH := $(shell cat pyproject.toml requirements.lock ingest/*.c | sha256sum | cut -c1-16)
 SETUP_STAMP := $(VENV)/.setup-$(SETUP_HASH)
 
 .PHONY: help setup demo test services lint format compose-check bench lock clean distclean

@@ -455,14 +455,14 @@ def _nginx_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkRe
     index, files, directory = task
     table = lines.read_chunk(files)
     rows, rejects = parse_nginx(table, files)
-    rows = rows.set_column(0, "remote_addr", pii.truncate_ips(rows["remote_addr"]))
     return _finish_chunk(index, files, directory, rows, rejects, NGINX_SCHEMA, leading_address=True)
 
 
 def parse_nginx(
     table: pa.Table, files: list[lines.SourceFile], fast: bool = True
 ) -> tuple[pa.Table, pa.Table]:
-    """(accepted rows in file and line order with `_file_id`, rejects) of a chunk's lines."""
+    """(accepted rows in file and line order with `_file_id`, remote_addr cut to its network
+    by pii.truncate_ips; rejects) of a chunk's lines."""
     fast_rows = None
     slow = table
     if fast:
@@ -494,6 +494,7 @@ def parse_nginx(
         "files": [f.relative for f in files],
     }
     rows = con.execute(_nginx_rows_sql(), names).to_arrow_table()
+    rows = rows.set_column(0, "remote_addr", pii.truncate_ips(rows["remote_addr"]))
     con.unregister("nginx_fields")
     if fast_rows is not None and fast_rows.num_rows:
         rows = pa.concat_tables([fast_rows, rows.cast(fast_rows.schema)])
@@ -523,14 +524,22 @@ def _extended_files(fields: pa.Table, fast_rows: pa.Table | None) -> list[int]:
 
 
 _NGINX_WITH_ID = pa.schema([*NGINX_SCHEMA, pa.field("_file_id", pa.int32())])
+try:  # the C scanner (ingest/_nginx.c), built by `make setup` where there is a C compiler
+    from ingest import _nginx as _SCANNER
+except ImportError:
+    _SCANNER = None
 _SECONDS_TOKEN = r"(?:-|[0-9]+(?:\.[0-9]+)?)"
 _TARGET = r"^(?P<path>[^?]*)(?:\?(?P<query>.*))?$"
 # The common extended shape, whole: `ip ident user [time zone] "METHOD target HTTP/x" status
 # bytes "referer" "ua" rt urt id`, no backslash anywhere (no escapes), exactly six quotes, one
-# upstream time. One RE2 pass (a DFA: no captures) picks the lines; each split below then
-# gives every one of them the same number of pieces, so nothing is filtered stage by stage.
+# upstream time, no `[` or blank other than a space before the time (the SQL reads the time
+# after the first `[` and wants no blank inside the address). One RE2 pass (a DFA: no
+# captures) picks the lines; each split below then gives every one of them the same number of
+# pieces, so nothing is filtered stage by stage.
+_HEAD_TOKEN = r'[^ "\\\[\t\f\r]+'
 _FAST_LINE = (
-    r'^[^ "\\]+ [^ "\\]+ [^ "\\]+ \[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} '
+    rf"^{_HEAD_TOKEN} {_HEAD_TOKEN} {_HEAD_TOKEN} "
+    r"\[[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} "
     r'[+-][0-9]{4}\] "[A-Z][A-Z_-]* [^\t\n\f\r "\\]+ HTTP/[0-9.]+" [0-9]{3} (?:[0-9]{1,18}|-) '
     rf'"[^"\\]*" "[^"\\]*" {_SECONDS_TOKEN} {_SECONDS_TOKEN} [0-9a-f]{{32}}$'
 )
@@ -544,8 +553,11 @@ def _split(values: pa.Array, separator: str, count: int, keep: tuple[int, ...]) 
 
 
 def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Table, pa.Array]:
-    """The lines in the common extended shape (`_FAST_LINE`) with a valid time, parsed with
-    Arrow kernels, and which lines they are (the others go to the SQL)."""
+    """The lines in the common extended shape (`_FAST_LINE`) with a valid time, parsed in one
+    pass by the C scanner (ingest/_nginx.c) when it is built, else with Arrow kernels, and
+    which lines they are (the others go to the SQL)."""
+    if _SCANNER is not None:
+        return _nginx_scanned(table, files)
     n = table.num_rows
     line = table["line"].combine_chunks()
     good = pc.and_(table["utf8_ok"].combine_chunks(), pc.match_substring_regex(line, _FAST_LINE))
@@ -587,6 +599,7 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
         "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
         "_file_id": file_id,
     }
+    columns["remote_addr"] = pii.truncate_ips(ip)
     rows = pa.table(columns).cast(_NGINX_WITH_ID)
     if not time_ok.all():  # an impossible time (31 Feb, hour 25): the SQL path words it
         rows = rows.filter(pa.array(time_ok))
@@ -594,6 +607,91 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
     taken = np.zeros(n, dtype=bool)
     taken[index] = True
     return rows, pa.array(taken)
+
+
+_STRINGS = (
+    "remote_addr",
+    "remote_user",
+    "method",
+    "path",
+    "query",
+    "protocol",
+    "referer",
+    "user_agent",
+    "request_id",
+)
+
+
+def _nginx_scanned(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Table, pa.Array]:
+    """`_nginx_fast` by the C scanner: it fills numpy buffers with the taken lines' fields
+    (remote_addr already cut to its network when it is a bare IPv4 address)."""
+    n = table.num_rows
+    line = table["line"].combine_chunks()
+    utf8_ok = table["utf8_ok"].combine_chunks().to_numpy(zero_copy_only=False).view(np.uint8)
+    _validity, offsets, data = line.buffers()
+    kinds = [np.int64, np.int64, np.int16, np.int64, np.uint8, np.float64, np.uint8, np.float64]
+    fixed = [np.empty(n, kind) for kind in kinds + [np.uint8] * 6]
+    size = max(data.size if data is not None else 0, 1)
+    strings = [(np.empty(size, np.uint8), np.empty(n + 1, np.int32)) for _ in _STRINGS]
+    m = _SCANNER.parse(
+        data if data is not None else b"",
+        offsets,
+        line.offset,
+        n,
+        np.ascontiguousarray(utf8_ok),
+        tuple(fixed) + tuple(buffer for pair in strings for buffer in pair),
+    )
+    index, micros, status, body, body_ok, rt, rt_ok, urt = (a[:m] for a in fixed[:8])
+    urt_ok, has_query, addr_cut, user_ok, referer_ok, ua_ok = (a[:m].view(bool) for a in fixed[8:])
+    valid = {"remote_user": user_ok, "referer": referer_ok, "user_agent": ua_ok, "query": has_query}
+    text = {
+        name: pa.StringArray.from_buffers(
+            m,
+            pa.py_buffer(offs[: m + 1]),
+            pa.py_buffer(chars[: offs[m]] if m else chars[:0]),
+            _bitmap(valid[name]) if name in valid else None,
+        )
+        for name, (chars, offs) in zip(_STRINGS, strings, strict=True)
+    }
+    del strings
+    address = text["remote_addr"]
+    if not addr_cut.all():  # IPv6 and anything else: the general rules, on those rows only
+        other = pa.array(~addr_cut)
+        address = pc.replace_with_mask(address, other, pii.truncate_ips(address.filter(other)))
+    null_str = pa.nulls(m, pa.string())
+    file_id = table["file_id"].combine_chunks().take(pa.array(index))
+    file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
+    columns = {
+        "remote_addr": address,
+        "remote_user": text["remote_user"],
+        "requested_at": pa.array(micros, pa.int64()).cast(pa.timestamp("us")),
+        "method": text["method"],
+        "path": _scrubbed(text["path"]),
+        "query": _scrubbed(text["query"]),
+        "protocol": text["protocol"],
+        "request": null_str,
+        "status": pa.array(status),
+        "body_bytes": pa.array(body, mask=~body_ok.view(bool)),
+        "referer": _scrubbed(text["referer"]),
+        "user_agent": text["user_agent"],
+        "request_time_s": pa.array(rt, mask=~rt_ok.view(bool)),
+        "upstream_response_time_s": pa.array(urt, mask=~urt_ok),
+        "upstream_attempts": pa.array(np.ones(m, dtype=np.int16)),
+        "request_id": text["request_id"],
+        "extra": null_str,
+        "host": pa.array([Path(f.relative).parts[-2] for f in files]).take(file_index),
+        "file": pa.array([f.relative for f in files]).take(file_index),
+        "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
+        "_file_id": file_id,
+    }
+    taken = np.zeros(n, dtype=bool)
+    taken[index] = True
+    return pa.table(columns).cast(_NGINX_WITH_ID), pa.array(taken)
+
+
+def _bitmap(valid: np.ndarray) -> pa.Buffer:
+    """An Arrow validity bitmap of a numpy bool array."""
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
 def _fixed_width(values: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -786,8 +884,7 @@ def _warm_up(function) -> None:
         return
     sample = lines.SourceFile(0, Path("sample"), "logs/nginx/sample/access.log")
     text = "\n".join(_SAMPLE_NGINX).encode()
-    rows, _rejects = parse_nginx(lines.split_lines(text, 0), [sample])
-    pii.truncate_ips(rows["remote_addr"])
+    parse_nginx(lines.split_lines(text, 0), [sample])
 
 
 _SAMPLE_NGINX = (
