@@ -227,6 +227,10 @@ class ChunkResult:
     part: str | None = None
     rows: int = 0
     keys: str | None = None  # events: the spill file of this chunk's accepted rows
+    # nginx: the lines left to the SQL (a spill file, parsed with every chunk's at the end) and
+    # the files the chunk's fast rows show to be in the extended format
+    slow: str | None = None
+    extended: list[int] = field(default_factory=list)
 
 
 def plan_chunks(files: list[SourceFile], target_bytes: int | None = None) -> list[list[SourceFile]]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ingest import extensions, lake, lines, pii
 
@@ -454,25 +456,85 @@ def _nginx_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkRe
     give the same columns; tests/ingest/test_logs.py checks they agree line for line."""
     index, files, directory = task
     table = lines.read_chunk(files)
-    rows, rejects = parse_nginx(table, files)
-    return _finish_chunk(index, files, directory, rows, rejects, NGINX_SCHEMA, leading_address=True)
+    fast_rows, taken = _nginx_fast(table, files)
+    extended = _extended_by_fast_rows(table, fast_rows)
+    if extended is None:  # a file the fast rows do not settle: the whole chunk with the SQL
+        rows, rejects = parse_nginx(table, files, fast_result=(fast_rows, taken))
+        return _finish_chunk(
+            index, files, directory, rows, rejects, NGINX_SCHEMA, leading_address=True
+        )
+    # The other lines (~1 %) wait for one SQL pass over every chunk's (_parse_deferred): the
+    # SQL costs the same ~50 ms per call whatever its input.
+    slow_path = Path(directory) / DEFERRED / f"slow-{index:05d}.parquet"
+    slow_path.parent.mkdir(exist_ok=True)
+    pq.write_table(table.filter(pc.invert(taken)), slow_path, compression="lz4")
+    del table
+    rejects = pa.table(
+        {"file_id": pa.array([], pa.int32()), "line_no": pa.array([], pa.int64())}
+        | {name: pa.array([], pa.string()) for name in ("reason", "message", "raw")}
+    )
+    result = _finish_chunk(
+        index, files, directory, fast_rows, rejects, NGINX_SCHEMA, leading_address=True
+    )
+    result.slow, result.extended = str(slow_path), extended
+    return result
+
+
+DEFERRED = "_deferred"  # inside the partition's temporary directory, removed before the commit
+
+
+def _extended_by_fast_rows(table: pa.Table, fast_rows: pa.Table) -> list[int] | None:
+    """The chunk's files that more than half of the lines' fast rows show to be in the extended
+    format (a fast row is an extended line), or None when a file has fast rows for half of its
+    lines or fewer: whether it is extended then depends on what the SQL makes of the rest."""
+    total = dict(zip(*np.unique(table["file_id"].to_numpy(), return_counts=True), strict=True))
+    ids, counts = np.unique(fast_rows["_file_id"].to_numpy(), return_counts=True)
+    extended = []
+    for fid, n in zip(ids.tolist(), counts.tolist(), strict=True):
+        if n * 2 <= total[fid]:
+            return None
+        extended.append(fid)
+    return extended
+
+
+def _parse_deferred(
+    chunks: list[lines.ChunkResult], files: list[lines.SourceFile], directory: Path, index: int
+) -> lines.ChunkResult | None:
+    """The lines every chunk left to the SQL, in one pass: their rows as part `index`, their
+    rejects and per-file counts (to add to the chunks')."""
+    paths = [chunk.slow for chunk in chunks if chunk.slow is not None]
+    if not paths:
+        return None
+    slow = pa.concat_tables([pq.read_table(path) for path in paths])
+    known = sorted({fid for chunk in chunks for fid in chunk.extended})
+    rows, rejects = parse_nginx(slow, files, fast=False, known_extended=known)
+    shutil.rmtree(directory / DEFERRED)
+    return _finish_chunk(
+        index, files, directory, rows, rejects, NGINX_SCHEMA, leading_address=True, copy=False
+    )
 
 
 def parse_nginx(
-    table: pa.Table, files: list[lines.SourceFile], fast: bool = True
+    table: pa.Table,
+    files: list[lines.SourceFile],
+    fast: bool = True,
+    fast_result: tuple[pa.Table, pa.Array] | None = None,
+    known_extended: list[int] = (),
 ) -> tuple[pa.Table, pa.Table]:
     """(accepted rows in file and line order with `_file_id`, remote_addr cut to its network
-    by pii.truncate_ips; rejects) of a chunk's lines."""
+    by pii.truncate_ips; rejects) of a chunk's lines. `fast_result`: `_nginx_fast` of them,
+    if it was run already; `known_extended`: files known to be in the extended format (from
+    their fast rows, when the lines here are the rest of them)."""
     fast_rows = None
     slow = table
     if fast:
-        fast_rows, taken = _nginx_fast(table, files)
+        fast_rows, taken = fast_result or _nginx_fast(table, files)
         slow = table.filter(pc.invert(taken))
     con = connect()
     con.register("lines", slow)
     fields = con.execute(NGINX_FIELDS_SQL).to_arrow_table()
     con.unregister("lines")
-    extended = _extended_files(fields, fast_rows)
+    extended = sorted(set(_extended_files(fields, fast_rows)) | set(known_extended))
     if fast_rows is not None and fast_rows.num_rows:
         plain = pc.invert(pc.is_in(fast_rows["_file_id"], value_set=pa.array(extended, pa.int32())))
         if pc.any(plain).as_py():  # a file in plain combined format: all its lines by SQL
@@ -801,10 +863,19 @@ def _app_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkResu
 
 
 def _finish_chunk(
-    index, files, directory, rows, rejects, schema, lines_column=None, leading_address=False
+    index,
+    files,
+    directory,
+    rows,
+    rejects,
+    schema,
+    lines_column=None,
+    leading_address=False,
+    copy=True,
 ) -> lines.ChunkResult:
-    """Write the chunk's part, copy its raw files, count per file, scrub the rejects
-    (`leading_address`: each raw line starts with a client address, see pii.mask_ips)."""
+    """Write the chunk's part, copy its raw files (unless not `copy`), count per file, scrub
+    the rejects (`leading_address`: each raw line starts with a client address, see
+    pii.mask_ips)."""
     result = lines.ChunkResult(index, files)
     by_name = {f.relative: f.file_id for f in files}
     if lines_column is None:
@@ -825,7 +896,7 @@ def _finish_chunk(
         rows = rows.drop_columns(["_file_id"])
     result.part = lines.write_part(Path(directory), index, rows, schema)
     result.rows = rows.num_rows
-    for f in files:
+    for f in files if copy else ():
         lines.copy_raw(f, "")
     lines.release_memory()
     return result
@@ -855,9 +926,19 @@ def _run(
         tasks = [
             (i, chunk, str(writer.tmp_dir)) for i, chunk in enumerate(lines.plan_chunks(files))
         ]
+        deferred = []
         for chunk in lines.run_chunks(function, tasks):
             absorb_chunk(chunk, by_id, counts, writer, quarantine)
+            deferred.append(chunk)
         files = [by_id[f.file_id] for f in files]
+        rest = _parse_deferred(deferred, files, writer.tmp_dir, len(tasks))
+        if rest is not None:
+            for fid, entry in rest.counts.items():
+                total = counts.setdefault(fid, {})
+                for key, n in entry.items():
+                    total[key] = total.get(key, 0) + n
+            rest.counts, rest.files = {}, []
+            absorb_chunk(rest, by_id, counts, writer, quarantine)
         result.files = _file_report(files, counts)
         manifest = _manifest(source, table, dt, started, result.files)
         manifest["rejected_count"] = quarantine.count
