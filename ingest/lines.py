@@ -275,11 +275,14 @@ def run_chunks(function: Callable, tasks: list) -> Iterator:
         yield from map(function, tasks)
         return
     warm_up()
-    gc.freeze()  # what the parent holds is never garbage: the workers' collections skip it
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(count, initializer=_init_worker) as pool:
-        yield from pool.imap(function, tasks, chunksize=1)
+    gc.freeze()  # the parent's objects, as the workers inherit them: their collections skip them
+    try:
+        with context.Pool(count, initializer=_init_worker) as pool:
+            yield from pool.imap(function, tasks, chunksize=1)
+    finally:
+        gc.unfreeze()
 
 
 def release_memory() -> None:

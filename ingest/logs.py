@@ -12,9 +12,12 @@ the contract. A file whose name carries no date belongs to no day: it is not ing
 run lists it in the manifest (`skipped_files`) and warns, until it is renamed or removed.
 
 Files are parsed in chunks on every core (ingest.lines). nginx lines in the common shape are
-parsed with Arrow kernels (`_nginx_fast`); every other line by the SQL below in DuckDB (a split
-on `"`, a quote-aware regular expression for the rare line with `\\"`): both give the same
-columns, a test holds them to it. `remote_addr` is cut to its /24 or /48 (ingest.pii).
+parsed by the C scanner ingest/_nginx.c, or with Arrow kernels where it is not built
+(`_nginx_fast`); every other line by the SQL below in DuckDB (a split on `"`, a quote-aware
+regular expression for the rare line with `\\"`): all give the same columns, tests hold them
+to it. The SQL's lines of all chunks wait for one pass at the end (`_parse_deferred`), unless a
+chunk's fast rows leave a file's format open. `remote_addr` is cut to its /24 or /48
+(ingest.pii).
 
 nginx: any `log_format` that starts with `combined` parses. Our format adds `$request_time
 $upstream_response_time $request_id`; a file is in that format when most of its lines carry
@@ -32,6 +35,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -451,9 +455,11 @@ def connect():
 def _nginx_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkResult:
     """Parse one chunk of nginx files into its Parquet part (runs in a worker process).
 
-    Lines in the common shape (see `_nginx_fast`) are parsed with Arrow kernels; every other
-    line (and every line of a file that is not in the extended format) by the SQL above. Both
-    give the same columns; tests/ingest/test_logs.py checks they agree line for line."""
+    Lines in the common shape (see `_nginx_fast`) are parsed by the C scanner (or Arrow
+    kernels); every other line (and every line of a file that is not in the extended format)
+    by the SQL above, here or, when the fast rows settle the files' format, in one pass over
+    all chunks at the end (`_parse_deferred`). All give the same columns;
+    tests/ingest/test_logs.py checks they agree line for line."""
     index, files, directory = task
     table = lines.read_chunk(files)
     fast_rows, taken = _nginx_fast(table, files)
@@ -469,18 +475,18 @@ def _nginx_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkRe
     slow_path.parent.mkdir(exist_ok=True)
     pq.write_table(table.filter(pc.invert(taken)), slow_path, compression="lz4")
     del table
-    rejects = pa.table(
-        {"file_id": pa.array([], pa.int32()), "line_no": pa.array([], pa.int64())}
-        | {name: pa.array([], pa.string()) for name in ("reason", "message", "raw")}
-    )
     result = _finish_chunk(
-        index, files, directory, fast_rows, rejects, NGINX_SCHEMA, leading_address=True
+        index, files, directory, fast_rows, _NO_REJECTS, NGINX_SCHEMA, leading_address=True
     )
     result.slow, result.extended = str(slow_path), extended
     return result
 
 
 DEFERRED = "_deferred"  # inside the partition's temporary directory, removed before the commit
+_NO_REJECTS = pa.schema(
+    [("file_id", pa.int32()), ("line_no", pa.int64())]
+    + [(name, pa.string()) for name in ("reason", "message", "raw")]
+).empty_table()
 
 
 def _extended_by_fast_rows(table: pa.Table, fast_rows: pa.Table) -> list[int] | None:
@@ -519,7 +525,7 @@ def parse_nginx(
     files: list[lines.SourceFile],
     fast: bool = True,
     fast_result: tuple[pa.Table, pa.Array] | None = None,
-    known_extended: list[int] = (),
+    known_extended: Iterable[int] = (),
 ) -> tuple[pa.Table, pa.Table]:
     """(accepted rows in file and line order with `_file_id`, remote_addr cut to its network
     by pii.truncate_ips; rejects) of a chunk's lines. `fast_result`: `_nginx_fast` of them,
@@ -639,7 +645,7 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
     file_id = table["file_id"].combine_chunks().take(pa.array(index))
     file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
     columns = {
-        "remote_addr": ip,
+        "remote_addr": pii.truncate_ips(ip),
         "remote_user": pc.if_else(pc.equal(user, "-"), null_str, user),
         "requested_at": requested_at,
         "method": method,
@@ -661,7 +667,6 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
         "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
         "_file_id": file_id,
     }
-    columns["remote_addr"] = pii.truncate_ips(ip)
     rows = pa.table(columns).cast(_NGINX_WITH_ID)
     if not time_ok.all():  # an impossible time (31 Feb, hour 25): the SQL path words it
         rows = rows.filter(pa.array(time_ok))
@@ -926,12 +931,12 @@ def _run(
         tasks = [
             (i, chunk, str(writer.tmp_dir)) for i, chunk in enumerate(lines.plan_chunks(files))
         ]
-        deferred = []
+        done = []
         for chunk in lines.run_chunks(function, tasks):
             absorb_chunk(chunk, by_id, counts, writer, quarantine)
-            deferred.append(chunk)
+            done.append(chunk)
         files = [by_id[f.file_id] for f in files]
-        rest = _parse_deferred(deferred, files, writer.tmp_dir, len(tasks))
+        rest = _parse_deferred(done, files, writer.tmp_dir, len(tasks))
         if rest is not None:
             for fid, entry in rest.counts.items():
                 total = counts.setdefault(fid, {})
