@@ -18,6 +18,7 @@ import pytest
 
 from ingest import lake, logs
 from simulator.nginx_log import GATEWAY, route
+from tests.conftest import running_in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 DT = date(2026, 11, 1)
@@ -205,7 +206,11 @@ def fast_path(request, monkeypatch):
     """Each nginx fast path: the C scanner (ingest/_nginx.c, built by `make setup`) and the
     Arrow kernels that stand in for it where it is not built."""
     if request.param == "c":
-        assert logs._SCANNER is not None, "ingest/_nginx.c is not built: run `make setup`"
+        if logs._SCANNER is None:  # no C compiler: skipped on a laptop, a failure under CI
+            message = "ingest/_nginx.c is not built (`make setup` builds it with a C compiler)"
+            if running_in_ci():
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
     else:
         monkeypatch.setattr(logs, "_SCANNER", None)
     return request.param
