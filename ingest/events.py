@@ -417,7 +417,9 @@ def _fast_events(
 ) -> tuple[pa.Table, pa.Array, pa.Table]:
     """(valid events, which lines the fast path decided, its rejects: bots, too late)."""
     # bytes, not str: msgspec reads them as they are; a line that is not UTF-8 is b"" (refused)
-    texts = pc.if_else(table["utf8_ok"], table["line"], "").cast(pa.large_binary()).to_pylist()
+    texts = table["line"].cast(pa.large_binary()).to_pylist()
+    for k in np.flatnonzero(~table["utf8_ok"].to_numpy()):
+        texts[k] = b""
     decode = plan.envelope.decode
     props = {cls: (name, plan.props[name].decode) for cls, name in plan.tags.items()}
     astuple = msgspec.structs.astuple
