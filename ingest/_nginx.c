@@ -317,7 +317,7 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     const uint8_t *utf8_ok = utf8.buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t k = 0; k < count; k++) {
-        if (!utf8_ok[k] || off[k + 1] < off[k] || off[k + 1] > data.len) continue;
+        if (!utf8_ok[k] || off[k] < 0 || off[k + 1] < off[k] || off[k + 1] > data.len) continue;
         piece text[NSTR];
         int64_t micros, body;
         int status;

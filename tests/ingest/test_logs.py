@@ -201,16 +201,41 @@ def test_kill_9_mid_partition_then_rerun_gives_the_same_partition(
 # ---- parallel chunks, fast path, IP truncation, undated files --------------------------------
 
 
+def built_scanner():
+    """ingest/_nginx.c's module; without a C compiler it is not built: skipped on a laptop, a
+    failure under CI."""
+    if logs._SCANNER is None:
+        message = "ingest/_nginx.c is not built (`make setup` builds it with a C compiler)"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return logs._SCANNER
+
+
+def test_the_c_scanner_refuses_buffers_it_would_overrun():
+    import numpy as np
+
+    scanner = built_scanner()
+    kinds = [np.int64, np.int64, np.int16, np.int64, np.uint8, np.float64, np.uint8, np.float64]
+    fixed = tuple(np.empty(3, kind) for kind in kinds + [np.uint8] * 6)
+    strings = tuple(b for _ in range(9) for b in (np.empty(10, np.uint8), np.empty(4, np.int32)))
+    data, ok = b"x" * 10, np.ones(5, np.uint8)
+    offsets = np.array([0, 10, -5, 3], np.int64)  # a line that starts before the data
+    assert scanner.parse(data, offsets, 0, 3, ok, fixed + strings) == 0
+    with pytest.raises(ValueError, match="too short"):
+        scanner.parse(data, offsets, 0, 5, ok, fixed + strings)  # more lines than offsets
+    with pytest.raises(ValueError, match="too short"):
+        scanner.parse(data * 2, offsets, 0, 3, ok, fixed + strings)  # text buffers too small
+    with pytest.raises(ValueError, match="number of output buffers"):
+        scanner.parse(data, offsets, 0, 3, ok, fixed)
+
+
 @pytest.fixture(params=["c", "arrow"])
 def fast_path(request, monkeypatch):
     """Each nginx fast path: the C scanner (ingest/_nginx.c, built by `make setup`) and the
     Arrow kernels that stand in for it where it is not built."""
     if request.param == "c":
-        if logs._SCANNER is None:  # no C compiler: skipped on a laptop, a failure under CI
-            message = "ingest/_nginx.c is not built (`make setup` builds it with a C compiler)"
-            if running_in_ci():
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
+        built_scanner()
     else:
         monkeypatch.setattr(logs, "_SCANNER", None)
     return request.param
