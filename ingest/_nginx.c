@@ -23,7 +23,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { ADDR, USER, METHOD, PATH, QUERY, PROTOCOL, REFERER, UA, REQUEST_ID, NSTR };
@@ -92,28 +91,35 @@ static int quoted(cursor *c, piece *out) {
     return 1;
 }
 
-/* -|[0-9]+(\.[0-9]+)?  ->  *ok = 0 for "-", else the value (strtod: correctly rounded) */
+/* -|[0-9]+(\.[0-9]+)?  ->  *ok = 0 for "-", else the value. Up to 15 digits in all: digits
+   / 10^decimals, both exact doubles, so one IEEE division gives the correctly rounded value, as
+   the SQL's cast does (and no locale is involved, as it would be with strtod). Longer numbers
+   are left to the SQL. */
 static int seconds(cursor *c, double *value, uint8_t *ok) {
+    static const double powers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     if (c->p < c->end && *c->p == '-') {
         c->p++;
         *ok = 0;
         *value = 0.0;
         return 1;
     }
+    uint64_t mantissa = 0; /* wraps past 20 digits (defined for unsigned), refused below */
+    int count = 0, decimals = 0;
     const char *s = c->p;
-    while (c->p < c->end && is_digit(*c->p)) c->p++;
+    while (c->p < c->end && is_digit(*c->p)) mantissa = mantissa * 10 + (*c->p++ - '0'), count++;
     if (c->p == s) return 0;
     if (c->p < c->end && *c->p == '.') {
         const char *dot = ++c->p;
-        while (c->p < c->end && is_digit(*c->p)) c->p++;
+        while (c->p < c->end && is_digit(*c->p)) {
+            mantissa = mantissa * 10 + (*c->p++ - '0');
+            count++;
+            decimals++;
+        }
         if (c->p == dot) return 0;
     }
-    char buffer[64];
-    Py_ssize_t n = c->p - s;
-    if (n >= (Py_ssize_t)sizeof(buffer)) return 0; /* absurdly long: leave it to the SQL */
-    memcpy(buffer, s, n);
-    buffer[n] = 0;
-    *value = strtod(buffer, NULL);
+    if (count > 15) return 0;
+    *value = (double)mantissa / powers[decimals];
     *ok = 1;
     return 1;
 }

@@ -257,6 +257,29 @@ def test_the_fast_path_and_the_sql_parser_agree_line_for_line(traffic_sources, t
     assert fast_rejects.equals(sql_rejects)
 
 
+def test_the_fast_path_and_the_sql_parser_agree_on_times_at_the_edges(fast_path):
+    """$request_time and $upstream_response_time as nginx never writes them but a proxy might:
+    long, tiny, many digits (the C scanner takes up to 15 digits), malformed."""
+    from ingest import lines
+
+    line = (
+        '1.2.3.4 - - [01/Nov/2026:00:05:59 +0800] "GET /a HTTP/2.0" 200 23 "-" "ua" {} {} '
+        "e5f3c8096c26c6ec66c9bca37e144874"
+    )
+    values = ["0.1", "0.004", "12.345", "0.000001", "123456789012345", "1234567890123456"]
+    values += ["0.123456789012345", "0.1234567890123456", "99999999999999999999999", "007.50"]
+    values += ["352.2458", "3.5334", "0.0009", "0.00024"]  # a / 10^k is not a * (1 / 10^k)
+    values += ["0.30000000000000004", "1.", ".5", "-"]
+    texts = [line.format(a, b) for a in values for b in ("-", "0.2")]
+    files = [lines.SourceFile(0, Path("x"), "nginx/gw-01/access.log-2026110113")]
+    table = lines.split_lines(("\n".join(texts) + "\n").encode(), 0)
+    fast_rows, fast_rejects = logs.parse_nginx(table, files, fast=True)
+    sql_rows, sql_rejects = logs.parse_nginx(table, files, fast=False)
+    assert 10 < logs._nginx_fast(table, files)[0].num_rows < len(texts)
+    assert fast_rows.equals(sql_rows)
+    assert fast_rejects.equals(sql_rejects)
+
+
 def test_the_fast_path_and_the_sql_parser_agree_on_damaged_lines(traffic_sources, fast_path):
     """Lines in the common shape, each damaged at random (a byte replaced, dropped or doubled,
     an impossible date, a field emptied): whatever the fast path takes, it must parse as the
