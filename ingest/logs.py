@@ -832,10 +832,7 @@ def _scrubbed(values: pa.Array | pa.ChunkedArray, leading_address: bool = False)
     flagged = pc.fill_null(pc.match_substring_regex(values, prefilter), False)
     if not pc.any(flagged).as_py():
         return values
-    fixed = pa.array(
-        [pii.scrub(v, leading_address) for v in values.filter(flagged).to_pylist()],
-        values.type,
-    )
+    fixed = pii.scrub_array(values.filter(flagged), leading_address)
     return pc.replace_with_mask(values, flagged, fixed)
 
 

@@ -90,7 +90,7 @@ SQL_PREFILTER = (
 )
 
 # The same for a text that starts with a client address, maybe cut off (see mask_ips).
-PREFILTER_LEADING_ADDRESS = SQL_PREFILTER + r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}(\s|$)"
+PREFILTER_LEADING_ADDRESS = SQL_PREFILTER + r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}"
 
 _IPV4 = r"\b([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})\.[0-9]{1,3}\b"
 _IPV6_IN_TEXT = re.compile(r"^\[?([0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?)\]?(?::[0-9]+)?$")
@@ -183,18 +183,76 @@ def scrub(text: str | None, leading_address: bool = False) -> str | None:
     above; `leading_address`: see mask_ips)."""
     if not text:
         return text
-    text = _JSON_VALUE_RE.sub(_json_value, text)
-    text = _JSON_NUMBER_RE.sub(
+    for step in _STEPS:
+        text = step(text, leading_address)
+    return text
+
+
+def _json_numbers(text: str, _leading: bool) -> str:
+    return _JSON_NUMBER_RE.sub(
         lambda m: (
             f'"{m.group(1)}"{m.group(2)}"'
             f'{token("phone" if m.group(1) in PHONE_KEYS else "id_card", m.group(3))}"'
         ),
         text,
     )
-    text = ID_CARD_RE.sub(lambda m: token("id_card", m.group(0)), text)
-    text = PHONE_RE.sub(lambda m: token("phone", m.group(0)), text)
-    text = ADDRESS_RE.sub(lambda m: generalise_address(m.group(0)), text)
-    return mask_ips(text, leading_address)
+
+
+# scrub's steps, in order; and for each, an RE2 pattern that matches wherever the step's own
+# pattern could (its lookarounds as a character or an anchor): a text it does not match is
+# left unchanged by the step (scrub_array)
+_STEPS = (
+    lambda text, _leading: _JSON_VALUE_RE.sub(_json_value, text),
+    _json_numbers,
+    lambda text, _leading: ID_CARD_RE.sub(lambda m: token("id_card", m.group(0)), text),
+    lambda text, _leading: PHONE_RE.sub(lambda m: token("phone", m.group(0)), text),
+    lambda text, _leading: ADDRESS_RE.sub(lambda m: generalise_address(m.group(0)), text),
+    lambda text, leading: mask_ips(text, leading),
+)
+_STEP_HINTS = (
+    rf'"({_KEY_NAMES})"',  # (Python's \s is wider than RE2's: the key alone)
+    rf'"({"|".join(PHONE_KEYS + ID_CARD_KEYS)})"',
+    r"(^|[^0-9])[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}"
+    r"[0-9Xx]([^0-9A-Za-z]|$)",
+    r"(^|[^0-9])(\+?86[- ]?)?1[3-9][0-9]{9}([^0-9]|$)",
+    r"[0-9]号",
+    r"(^|[^0-9.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}($|[^0-9.]|\.[^0-9]|\.$)"
+    r"|::|:[0-9A-Fa-f]{1,4}:",
+)
+_LEADING_HINT = r"^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}"
+
+
+def scrub_array(values: pa.Array, leading_address: bool = False) -> pa.Array:
+    """`scrub` over a string column, the same text for text: each step runs in Python only on
+    the values its RE2 hint matches (a bot's raw event line needs the IP step, not the five
+    others: ~4x faster), and on every value an earlier step changed (a token it wrote may
+    hold digits a later step matches, as in `scrub`)."""
+    import numpy as np
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    hints = [
+        pc.fill_null(pc.match_substring_regex(values, hint), False).to_numpy(zero_copy_only=False)
+        for hint in _STEP_HINTS
+    ]
+    if leading_address:
+        leading = pc.match_substring_regex(values, _LEADING_HINT)
+        hints[-1] = hints[-1] | pc.fill_null(leading, False).to_numpy(zero_copy_only=False)
+    wanted = np.stack(hints, axis=1)
+    rows = np.flatnonzero(wanted.any(axis=1))
+    if not len(rows):
+        return values
+    texts = values.take(pa.array(rows)).to_pylist()
+    for k, row in enumerate(rows.tolist()):
+        text, changed = texts[k], False
+        for step, hinted in zip(_STEPS, wanted[row].tolist(), strict=True):
+            if hinted or changed:
+                new = step(text, leading_address)
+                changed, text = changed or new != text, new
+        texts[k] = text
+    mask = np.zeros(len(values), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(values, pa.array(mask), pa.array(texts, values.type))
 
 
 def mask_ips(text: str | None, leading_address: bool = False) -> str | None:
@@ -319,7 +377,7 @@ def _truncate_ips(values: pa.Array) -> pa.Array:
 
 def scrub_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Vectorised entry point for a DuckDB Python UDF (called only on prefiltered rows)."""
-    return pa.array([scrub(v) for v in values.to_pylist()], type=pa.string())
+    return scrub_array(values.cast(pa.string()))
 
 
 def register(con) -> None:
