@@ -504,15 +504,18 @@ def _extended_by_fast_rows(table: pa.Table, fast_rows: pa.Table) -> list[int] | 
 
 
 def _parse_deferred(
-    chunks: list[lines.ChunkResult], files: list[lines.SourceFile], directory: Path, index: int
+    deferred: list[tuple[str, list[int]]],
+    files: list[lines.SourceFile],
+    directory: Path,
+    index: int,
 ) -> lines.ChunkResult | None:
-    """The lines every chunk left to the SQL, in one pass: their rows as part `index`, their
-    rejects and per-file counts (to add to the chunks')."""
-    paths = [chunk.slow for chunk in chunks if chunk.slow is not None]
-    if not paths:
+    """The lines the chunks left to the SQL (`deferred`: each chunk's spill file and the files
+    its fast rows show to be extended), in one pass: their rows as part `index`, their rejects
+    and per-file counts (to add to the chunks')."""
+    if not deferred:
         return None
-    slow = pa.concat_tables([pq.read_table(path) for path in paths])
-    known = sorted({fid for chunk in chunks for fid in chunk.extended})
+    slow = pa.concat_tables([pq.read_table(path) for path, _extended in deferred])
+    known = sorted({fid for _path, extended in deferred for fid in extended})
     rows, rejects = parse_nginx(slow, files, fast=False, known_extended=known)
     shutil.rmtree(directory / DEFERRED)
     return _finish_chunk(
@@ -626,7 +629,6 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
     which lines they are (the others go to the SQL)."""
     if _SCANNER is not None:
         return _nginx_scanned(table, files)
-    n = table.num_rows
     line = table["line"].combine_chunks()
     good = pc.and_(table["utf8_ok"].combine_chunks(), pc.match_substring_regex(line, _FAST_LINE))
     index = np.flatnonzero(good.to_numpy(zero_copy_only=False))
@@ -642,9 +644,7 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
     parts = pc.extract_regex(target, _TARGET)
     has_query = pc.match_substring(target, "?")
     null_str = pa.nulls(m, pa.string())
-    file_id = table["file_id"].combine_chunks().take(pa.array(index))
-    file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
-    columns = {
+    fields = {
         "remote_addr": pii.truncate_ips(ip),
         "remote_user": pc.if_else(pc.equal(user, "-"), null_str, user),
         "requested_at": requested_at,
@@ -652,26 +652,46 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
         "path": _scrubbed(parts.field("path")),
         "query": pc.if_else(has_query, _scrubbed(parts.field("query")), null_str),
         "protocol": protocol,
-        "request": null_str,
         "status": pc.cast(status, pa.int16()),
         "body_bytes": pc.cast(pc.if_else(pc.equal(body, "-"), null_str, body), pa.int64()),
         "referer": _scrubbed(pc.if_else(pc.equal(referer, "-"), null_str, referer)),
         "user_agent": pc.if_else(pc.equal(ua, "-"), null_str, ua),
         "request_time_s": _seconds(rt),
         "upstream_response_time_s": _seconds(urt),
-        "upstream_attempts": pa.array(np.ones(m, dtype=np.int16)),
         "request_id": request_id,
+    }
+    # an impossible time (31 Feb, hour 25): the SQL path words it
+    return _fast_result(table, files, index, fields, keep=time_ok)
+
+
+def _fast_result(
+    table: pa.Table,
+    files: list[lines.SourceFile],
+    index: np.ndarray,
+    fields: dict[str, pa.Array],
+    keep: np.ndarray | None = None,
+) -> tuple[pa.Table, pa.Array]:
+    """(rows, which lines they are) of a fast path: `fields`, the parsed columns of the lines at
+    `index`, with the columns every fast row has alike (no unparsed request, one upstream try,
+    no extra fields) and where each line came from; only the rows `keep` says, if given."""
+    m = len(index)
+    null_str = pa.nulls(m, pa.string())
+    file_id = table["file_id"].combine_chunks().take(pa.array(index))
+    file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
+    columns = fields | {
+        "request": null_str,
+        "upstream_attempts": pa.array(np.ones(m, dtype=np.int16)),
         "extra": null_str,
         "host": pa.array([Path(f.relative).parts[-2] for f in files]).take(file_index),
         "file": pa.array([f.relative for f in files]).take(file_index),
         "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
         "_file_id": file_id,
     }
-    rows = pa.table(columns).cast(_NGINX_WITH_ID)
-    if not time_ok.all():  # an impossible time (31 Feb, hour 25): the SQL path words it
-        rows = rows.filter(pa.array(time_ok))
-        index = index[time_ok]
-    taken = np.zeros(n, dtype=bool)
+    rows = pa.table(columns).select(_NGINX_WITH_ID.names).cast(_NGINX_WITH_ID)
+    if keep is not None and not keep.all():
+        rows = rows.filter(pa.array(keep))
+        index = index[keep]
+    taken = np.zeros(table.num_rows, dtype=bool)
     taken[index] = True
     return rows, pa.array(taken)
 
@@ -725,10 +745,7 @@ def _nginx_scanned(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.T
     if not addr_cut.all():  # IPv6 and anything else: the general rules, on those rows only
         other = pa.array(~addr_cut)
         address = pc.replace_with_mask(address, other, pii.truncate_ips(address.filter(other)))
-    null_str = pa.nulls(m, pa.string())
-    file_id = table["file_id"].combine_chunks().take(pa.array(index))
-    file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
-    columns = {
+    fields = {
         "remote_addr": address,
         "remote_user": text["remote_user"],
         "requested_at": pa.array(micros, pa.int64()).cast(pa.timestamp("us")),
@@ -736,24 +753,15 @@ def _nginx_scanned(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.T
         "path": _scrubbed(text["path"]),
         "query": _scrubbed(text["query"]),
         "protocol": text["protocol"],
-        "request": null_str,
         "status": pa.array(status),
         "body_bytes": pa.array(body, mask=~body_ok.view(bool)),
         "referer": _scrubbed(text["referer"]),
         "user_agent": text["user_agent"],
         "request_time_s": pa.array(rt, mask=~rt_ok.view(bool)),
         "upstream_response_time_s": pa.array(urt, mask=~urt_ok),
-        "upstream_attempts": pa.array(np.ones(m, dtype=np.int16)),
         "request_id": text["request_id"],
-        "extra": null_str,
-        "host": pa.array([Path(f.relative).parts[-2] for f in files]).take(file_index),
-        "file": pa.array([f.relative for f in files]).take(file_index),
-        "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
-        "_file_id": file_id,
     }
-    taken = np.zeros(n, dtype=bool)
-    taken[index] = True
-    return pa.table(columns).cast(_NGINX_WITH_ID), pa.array(taken)
+    return _fast_result(table, files, index, fields)
 
 
 def _bitmap(valid: np.ndarray) -> pa.Buffer:
@@ -928,12 +936,13 @@ def _run(
         tasks = [
             (i, chunk, str(writer.tmp_dir)) for i, chunk in enumerate(lines.plan_chunks(files))
         ]
-        done = []
+        deferred: list[tuple[str, list[int]]] = []
         for chunk in lines.run_chunks(function, tasks):
             absorb_chunk(chunk, by_id, counts, writer, quarantine)
-            done.append(chunk)
+            if chunk.slow is not None:
+                deferred.append((chunk.slow, chunk.extended))
         files = [by_id[f.file_id] for f in files]
-        rest = _parse_deferred(done, files, writer.tmp_dir, len(tasks))
+        rest = _parse_deferred(deferred, files, writer.tmp_dir, len(tasks))
         if rest is not None:
             for fid, entry in rest.counts.items():
                 total = counts.setdefault(fid, {})

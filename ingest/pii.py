@@ -90,8 +90,11 @@ SQL_PREFILTER = (
     r"|[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}"
 )
 
-# The same for a text that starts with a client address, maybe cut off (see mask_ips).
-PREFILTER_LEADING_ADDRESS = SQL_PREFILTER + r"|^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}"
+# A text that starts with a client address, maybe cut off (mask_ips's leading_address; no
+# blank after it required: Python's blanks are wider than RE2's)
+_LEADING_HINT = r"^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}"
+# The prefilter for such a text.
+PREFILTER_LEADING_ADDRESS = SQL_PREFILTER + "|" + _LEADING_HINT
 
 _IPV4 = r"\b([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})\.[0-9]{1,3}\b"
 _IPV6_IN_TEXT = re.compile(r"^\[?([0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?)\]?(?::[0-9]+)?$")
@@ -220,7 +223,6 @@ _STEP_HINTS = (
     r"(^|[^0-9.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}($|[^0-9.]|\.[^0-9]|\.$)"
     r"|::|:[0-9A-Fa-f]{1,4}:",
 )
-_LEADING_HINT = r"^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,}"
 
 
 def scrub_array(values: pa.Array, leading_address: bool = False) -> pa.Array:
