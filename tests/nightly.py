@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import pipeline
 from tests.pipeline import ROOT, run
+from warehouse import sandbox
 from warehouse.night import logical_date
 
 AIRFLOW = ROOT / "scripts" / "airflow.sh"
@@ -44,7 +44,7 @@ class Nightly:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    return pipeline.environment(data_dir, "orchestration-tests-salt-not-a-secret")
+    return sandbox.environment(data_dir, "orchestration-tests-salt-not-a-secret")
 
 
 def dags_test(dag_id: str, dt: date, env: dict[str, str]) -> subprocess.CompletedProcess:

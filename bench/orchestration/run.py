@@ -39,6 +39,8 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from warehouse import sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 AIRFLOW = ROOT / "scripts" / "airflow.sh"
@@ -119,15 +121,9 @@ cosmos_build = DbtDag(
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIFU_", "DBT_", "AIRFLOW"))}
-    env.update(
-        SHIFU_DATA_DIR=str(data_dir),
-        SHIFU_PII_SALT="bench-orchestration-salt-not-a-secret",
-        DBT_TARGET_PATH=str(data_dir / "dbt" / "target"),
-        DBT_LOG_PATH=str(data_dir / "dbt" / "logs"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        PYTHONPATH=str(ROOT),
-    )
+    # dbt on the profile's threads; the DAG files import the project's packages
+    env = sandbox.environment(data_dir, "bench-orchestration-salt-not-a-secret", dbt_threads=None)
+    env["PYTHONPATH"] = str(ROOT)
     return env
 
 

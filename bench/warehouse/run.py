@@ -33,6 +33,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse import sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 START = date(2026, 11, 1)
 SEED = "42"
@@ -44,16 +46,7 @@ def load() -> str:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIFU_", "DBT_"))}
-    env.update(
-        SHIFU_DATA_DIR=str(data_dir),
-        SHIFU_PII_SALT=SALT,
-        SHIFU_DBT_THREADS="2",
-        DBT_TARGET_PATH=str(data_dir / "dbt" / "target"),
-        DBT_LOG_PATH=str(data_dir / "dbt" / "logs"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
-    return env
+    return sandbox.environment(data_dir, SALT)
 
 
 def run(argv: list[str], data_dir: Path) -> float:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import pipeline
 from tests.pipeline import run
+from warehouse import sandbox
 
 START = date(2026, 11, 1)
 DAYS = 7
@@ -67,7 +67,7 @@ class Warehouse:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    return pipeline.environment(data_dir, PII_SALT)
+    return sandbox.environment(data_dir, PII_SALT)
 
 
 def dbt(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess:
