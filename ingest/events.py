@@ -21,17 +21,20 @@ same day: the first received by server_ts, then file, then line wins, whatever t
 files) is a duplicate: dropped and counted, per file, in the manifest. For every file: parsed +
 quarantined + duplicates = lines read.
 
-How it runs (ingest.lines): chunks of files are checked on every core; each chunk's valid
-events go to a spill file (Arrow IPC) and their keys (event_id, server_ts, file, line) to a
-small Parquet file; one DuckDB query over all the keys and the dedupe state of earlier days
-picks the duplicates (within a memory limit, spilling to disk); then every chunk's spill is
-written as its Parquet part without them. Memory stays one chunk per worker.
+How it runs (ingest.lines): chunks of files are checked on every core (check_chunk_lines: a C
+scanner, then msgspec, then the SQL for the lines both doubt); each chunk's valid events go to
+a spill file (Arrow IPC) and their keys (event_id, server_ts, file, line) to a small Parquet
+file; one DuckDB query over all the keys and the dedupe state of earlier days picks the
+duplicates (within a memory limit, spilling to disk); then every chunk's spill is written as
+its Parquet part without them. Memory stays one chunk per worker. Within a part, the rows
+each path took are in file and line order, one path after the other.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import shutil
 import time
@@ -47,6 +50,7 @@ import pyarrow.parquet as pq
 from ingest import extensions, lake, lines, pii, tracking_plan
 from ingest.logs import (
     StreamResult,
+    _bitmap,
     _file_report,
     _finish,
     _manifest,
@@ -59,6 +63,8 @@ SOURCE, STREAM, QUARANTINE = "tracking", "events", "tracking_events"
 LATE_WINDOW_MS = 72 * 3_600_000
 DEDUPE_DAYS = 8
 SHANGHAI_OFFSET_MS = 8 * 3_600_000
+# epoch ms beyond year 30000 either way: a schema_violation (no overflow in the event time)
+_MAX_TS = 10**15
 OPTIMIZE_ABOVE_LINES = 200_000  # the SQL validator's plan is optimised above this (_sql_check)
 DEDUPE_MEMORY = "256MB"  # the day's keys are O(events); DuckDB spills beyond this
 SPILL = "_spill"  # inside the partition's temporary directory, removed before the commit
@@ -83,6 +89,19 @@ ENVELOPE = (
     "ip",
     "ua",
     "props",
+)
+
+# The SQL path writes `props` as DuckDB prints the JSON value (minified, escapes decoded,
+# numbers in their shortest form: 1.50 -> 1.5, 1e2 -> 100.0, -0 -> 0, 0.0000001 -> 1e-7); the
+# fast paths write the line's own text. They agree when the text has none of these (a match
+# may also be inside a string: the line then goes to the SQL path, which is only slower).
+_LONG_FLOAT = "|".join(f"[0-9]{{{k}}}\\.[0-9]{{{16 - k}}}" for k in range(1, 16))
+PROPS_NOT_VERBATIM = (
+    r"[ \t\r\n\\]"  # a blank, an escape
+    r"|\.[0-9]*[0-9]0[,}\]]"  # a fraction that ends in a 0 (but x.0)
+    r"|(?:^|[^0-9])-?0\.0{6}"  # below 1e-6: printed with an exponent
+    rf"|{_LONG_FLOAT}|[0-9]{{16}}\."  # over 15 digits: rounded
+    r"|[0-9][eE][-+0-9]|-0[,}\]]"  # an exponent, -0
 )
 
 # Columns with few distinct values: dictionary-encoded in the Parquet parts (the ids, times
@@ -138,6 +157,13 @@ def _sql(plan: tracking_plan.CompiledPlan, violation: str) -> tuple[str, str]:
         return f"t_{col[name]}"
 
     known = ", ".join(f"'{e}'" for e in plan.events)
+    # a time given that the event time's arithmetic cannot take: not an int64, or beyond
+    # +-10^15 ms (the fast paths leave such lines to this)
+    times = ("client_ts", "sent_ts", "server_ts")
+    out_of_range = " or ".join(
+        f"({s(k)} is not null and ({k} is null or abs({k}) > {_MAX_TS}))" for k in times
+    )
+    shown = " || ', ' || ".join(f"'{k} ' || coalesce({s(k)}, 'null')" for k in times)
     bot = BOT_UA_PATTERN.replace("'", "''")
     checked = f"""
 with parsed as (
@@ -187,7 +213,7 @@ select
     case
         when not well_formed then 'malformed'
         when event is null or event not in ({known}) then 'unknown_event'
-        when violation is not null then 'schema_violation'
+        when violation is not null or {out_of_range} then 'schema_violation'
         when regexp_matches({s("ua")}, '{bot}') then 'bot'
         when sent_ts - client_ts > {LATE_WINDOW_MS} then 'too_late'
     end as reason,
@@ -196,6 +222,7 @@ select
         when event is null then 'no event name'
         when event not in ({known}) then 'event ' || event || ' is not in the tracking plan'
         when violation is not null then violation
+        when {out_of_range} then 'not a time within 10^15 ms of 1970: ' || {shown}
         when regexp_matches({s("ua")}, '{bot}') then 'crawler user agent: ' || {s("ua")}
         when sent_ts - client_ts > {LATE_WINDOW_MS} then 'arrived '
             || ((sent_ts - client_ts) // 3600000) || ' h after the event (limit 72 h)'
@@ -330,7 +357,6 @@ os.register_at_fork(after_in_child=_forget_connection)
 
 
 _FAST: dict[str, tracking_plan.FastPlan | None] = {}
-_MAX_TS = 10**15  # epoch ms beyond year 30000: left to the SQL path (no overflow in numpy)
 _ROWS_SCHEMA = pa.schema([*SCHEMA, pa.field("_file_id", pa.int32())])
 REJECTS_SCHEMA = pa.schema(
     [
@@ -350,22 +376,62 @@ def _fast_plan(schema_dir: Path | None) -> tracking_plan.FastPlan | None:
     return _FAST[key]
 
 
+try:  # built by `make setup` (ingest/_events.c); without a C compiler, msgspec alone
+    from ingest import _events as _EVENTS_SCANNER
+except ImportError:  # pragma: no cover - depends on the build
+    _EVENTS_SCANNER = None
+_COLUMNS: dict[str, tracking_plan.ColumnPlan | None] = {}
+
+
+def _column_plan(schema_dir: Path | None) -> tracking_plan.ColumnPlan | None:
+    key = str(schema_dir or tracking_plan.SCHEMA_DIR)
+    if key not in _COLUMNS:
+        _COLUMNS[key] = tracking_plan.compile_columns(tracking_plan.load(Path(key)))
+    return _COLUMNS[key]
+
+
+def _fast_paths(
+    table: pa.Table, files: list[lines.SourceFile], schema_dir: Path | None
+) -> tuple[pa.Table, pa.Array, pa.Table] | None:
+    """(valid events, which lines were decided, rejects: bots, too late) by the fast paths:
+    the C scanner where it is built, then msgspec on the lines it left; None when the plan
+    maps to neither. The lines left after both are the SQL validator's."""
+    columns = _column_plan(schema_dir) if _EVENTS_SCANNER is not None else None
+    plan = _fast_plan(schema_dir)
+    if columns is None:
+        return None if plan is None else _fast_events(table, files, plan)
+    rows, taken, rejects = _scanned_events(table, files, columns)
+    taken = taken.to_numpy(zero_copy_only=False)
+    if plan is None or taken.all():
+        return rows, pa.array(taken), rejects
+    left = np.flatnonzero(~taken)
+    more_rows, more_taken, more_rejects = _fast_events(table.take(pa.array(left)), files, plan)
+    taken[left[more_taken.to_numpy(zero_copy_only=False)]] = True
+    rejects = _sorted_rejects([rejects, more_rejects]) if more_rejects.num_rows else rejects
+    # not sorted: the C scanner's rows, then msgspec's (see _write_chunk)
+    return pa.concat_tables([rows, more_rows]), pa.array(taken), rejects
+
+
 def check_chunk_lines(
     table: pa.Table, files: list[lines.SourceFile], schema_dir: Path | None, fast: bool = True
 ) -> tuple[pa.Table, pa.Table]:
     """(valid events with `_file_id`, in file and line order; rejects) of some lines.
 
-    Lines msgspec's decoders of the plan accept (tracking_plan.FastPlan) are built in Arrow,
-    and judged there when they are bots or too late (the only verdicts left for a line that
-    meets its schema, worded as the SQL words them); every other line goes through the SQL
-    validator, which alone words the other verdicts. (An ingest run sends the day's SQL lines through one
-    query in the parent: the query costs ~0.5 s to set up, whatever its input.)
-    tests/ingest/test_events.py checks that the two paths agree."""
-    plan = _fast_plan(schema_dir) if fast else None
+    Three paths, each taking only the lines it is sure of (_fast_paths):
+    - the C scanner (ingest/_events.c, when built) reads every line's values into columns,
+      and the plan's rules are checked on them (tracking_plan.ColumnPlan);
+    - msgspec's decoders of the plan (tracking_plan.FastPlan) read the lines it doubted;
+    - the SQL validator decides every line left, and alone words the verdicts of lines that
+      break their schema. (An ingest run sends the day's SQL lines through one query in the
+      parent: the query costs ~0.3 s to set up, whatever its input.)
+    The fast paths judge the lines that meet their schema (bot, then too late, worded as the
+    SQL words them). tests/ingest/test_events.py checks that the paths agree, on real and on
+    randomly damaged lines."""
+    decided = _fast_paths(table, files, schema_dir) if fast else None
     fast_rows = None
     slow = table
-    if plan is not None:
-        fast_rows, taken, fast_rejects = _fast_events(table, files, plan)
+    if decided is not None:
+        fast_rows, taken, fast_rejects = decided
         slow = table.filter(pc.invert(taken))
     rows, rejects = _sql_check(slow, files, schema_dir)
     if fast_rows is not None:
@@ -412,8 +478,6 @@ def _sql_check(
 
 def _merge(first: pa.Table, second: pa.Table) -> pa.Table:
     """Two sets of rows as one, in file and line order."""
-    if not second.num_rows:
-        return first
     rows = pa.concat_tables([first, second.cast(first.schema)])
     return rows.take(pc.sort_indices(rows, [("_file_id", "ascending"), ("line_no", "ascending")]))
 
@@ -421,7 +485,8 @@ def _merge(first: pa.Table, second: pa.Table) -> pa.Table:
 def _fast_events(
     table: pa.Table, files: list[lines.SourceFile], plan: tracking_plan.FastPlan
 ) -> tuple[pa.Table, pa.Array, pa.Table]:
-    """(valid events, which lines the fast path decided, its rejects: bots, too late)."""
+    """(valid events, which lines the fast path decided, its rejects: bots, too late), by
+    msgspec's decoders of the plan."""
     # bytes, not str: msgspec reads them as they are; a line that is not UTF-8 is b"" (refused)
     texts = table["line"].cast(pa.large_binary()).to_pylist()
     for k in np.flatnonzero(~table["utf8_ok"].to_numpy()):
@@ -432,12 +497,15 @@ def _fast_events(
     failure = (msgspec.ValidationError, msgspec.DecodeError)
     picked, names, values = [], [], []
     pick, name_of, value_of = picked.append, names.append, values.append
+    keys = plan.keys
     for i, text in enumerate(texts):
         try:
             event = decode(text)
             name, check = props[type(event)]
             check(event.props)
         except failure:
+            continue
+        if _twice(text, keys) or text.lstrip(b" ")[:1] != b"{":  # the SQL's test: ltrim
             continue
         pick(i)
         name_of(name)
@@ -450,17 +518,14 @@ def _fast_events(
     del values
     index = np.array(picked, dtype=np.int64)
     event = pa.array(names, pa.string())
-    strings = {
-        key: pa.array(columns[key], pa.string())
-        for key in tracking_plan.ENVELOPE_ORDER
-        if key not in ("client_ts", "sent_ts", "server_ts", "props")
-    }
+    strings = {key: pa.array(columns[key], pa.string()) for key in _STRING_FIELDS}
     client, sent, server = (
         np.array(columns[key], dtype=np.int64) if len(index) else np.zeros(0, np.int64)
         for key in ("client_ts", "sent_ts", "server_ts")
     )
     props_text = _joined_text(columns["props"])
-    decided = (client <= _MAX_TS) & (sent <= _MAX_TS) & (server <= _MAX_TS)
+    decided = _in_range(client) & _in_range(sent) & _in_range(server)
+    decided &= _verbatim(props_text)
     rules: dict[tuple[str, str], list[str]] = {}
     for name, key, pattern in plan.patterns:
         rules.setdefault((key, pattern), []).append(name)
@@ -470,6 +535,40 @@ def _fast_events(
             pc.invert(pc.match_substring_regex(strings[key], pattern)),
         )
         decided &= ~pc.fill_null(broken, False).to_numpy(zero_copy_only=False)
+    return _judged(table, files, index, decided, event, strings, (client, sent, server), props_text)
+
+
+def _twice(text: bytes, keys: tuple[bytes, ...]) -> bool:
+    """Whether a line msgspec read may hold one of `keys` twice (msgspec keeps the last, the
+    SQL the first). Without a backslash, a key is written as it is named; with one, it may be
+    written with escapes, and json reads the line to make sure."""
+    if b"\\" not in text:
+        return any(text.count(key) > 1 for key in keys)
+    try:
+        json.loads(text, object_pairs_hook=_no_key_twice)
+    except ValueError:
+        return True
+    return False
+
+
+def _no_key_twice(pairs: list[tuple[str, object]]) -> dict:
+    keys = [key for key, _value in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key twice")
+    return dict(pairs)
+
+
+_STRING_FIELDS = tuple(
+    key
+    for key in tracking_plan.ENVELOPE_ORDER
+    if key not in ("client_ts", "sent_ts", "server_ts", "props")
+)
+
+
+def _judged(table, files, index, decided, event, strings, times, props_text):
+    """(valid events, which lines were decided, rejects: bots, too late) of the lines at
+    `index` that meet their schema where `decided` (the others are left to the SQL path)."""
+    client, sent, server = times
     # The schema is met: what is left to decide is bot, then too late (the SQL's order).
     bot = pc.fill_null(pc.match_substring_regex(strings["ua"], BOT_UA_PATTERN), False)
     bot = decided & bot.to_numpy(zero_copy_only=False)
@@ -510,6 +609,139 @@ def _fast_events(
     taken = np.zeros(table.num_rows, dtype=bool)
     taken[decided_index] = True
     return pa.table(rows).cast(_ROWS_SCHEMA), pa.array(taken), rejects
+
+
+def _scanned_events(
+    table: pa.Table, files: list[lines.SourceFile], plan: tracking_plan.ColumnPlan
+) -> tuple[pa.Table, pa.Array, pa.Table]:
+    """`_fast_events` by the C scanner (ingest/_events.c): it writes every line's envelope and
+    props values as slot columns, and the plan's rules are checked on those columns."""
+    n = table.num_rows
+    line = table["line"].combine_chunks()
+    utf8_ok = table["utf8_ok"].combine_chunks().to_numpy(zero_copy_only=False).view(np.uint8)
+    _validity, offsets, data = line.buffers()
+    ok, kinds, texts = _EVENTS_SCANNER.scan(
+        data if data is not None else b"",
+        offsets,
+        line.offset,
+        n,
+        np.ascontiguousarray(utf8_ok),
+        tuple(key.encode() for key in plan.envelope),
+        tuple(key.encode() for key in plan.nested),
+        plan.slot(tracking_plan.NESTED),
+    )
+    slots = len(plan.envelope) + len(plan.nested)
+    kinds = np.frombuffer(kinds, np.uint8).reshape(slots, n)
+    text = [
+        pa.StringArray.from_buffers(n, pa.py_buffer(ends), pa.py_buffer(chars))
+        for chars, ends in texts
+    ]
+    event_slot = plan.slot("event")
+    code = pc.index_in(text[event_slot], value_set=pa.array(plan.events, pa.string()))
+    code = pc.fill_null(code, -1).to_numpy(zero_copy_only=False)
+    decided = np.frombuffer(ok, np.bool_) & (kinds[event_slot] == tracking_plan.KIND_STRING)
+    decided &= code >= 0
+    for rule in plan.rules:
+        applies = decided & _lookup(rule.events, plan.events)[code + 1]
+        if applies.any():
+            decided &= ~_breaks(rule, applies, kinds[rule.slot], text[rule.slot])
+    times = []
+    for key in ("client_ts", "sent_ts", "server_ts"):  # ints the numpy arithmetic can take
+        at = plan.slot(key)
+        whole = kinds[at] == tracking_plan.KIND_INT  # up to 18 digits: an int64
+        value = pc.fill_null(pc.cast(_valid_where(text[at], whole), pa.int64()), 0).to_numpy()
+        decided &= whole & _in_range(value)
+        times.append(value)
+    plain = _lookup(
+        (tracking_plan.KIND_ABSENT, tracking_plan.KIND_NULL, tracking_plan.KIND_STRING), range(9)
+    )
+    for key in _STRING_FIELDS:  # a number's or an object's text is the SQL's to write
+        decided &= plain[kinds[plan.slot(key)] + 1]
+    decided &= kinds[plan.slot(tracking_plan.NESTED)] == tracking_plan.KIND_OBJECT
+    decided &= _verbatim(text[plan.slot(tracking_plan.NESTED)])
+
+    def strings(key: str) -> pa.Array:  # the whole column: a string, else null
+        at = plan.slot(key)
+        return _valid_where(text[at], kinds[at] == tracking_plan.KIND_STRING)
+
+    # every line is passed on; `decided` says which are taken (one copy of each column, when
+    # _judged keeps the good ones)
+    return _judged(
+        table,
+        files,
+        np.arange(n),
+        decided,
+        text[event_slot],
+        {key: strings(key) for key in _STRING_FIELDS},
+        tuple(times),
+        text[plan.slot(tracking_plan.NESTED)],
+    )
+
+
+def _in_range(times: np.ndarray) -> np.ndarray:
+    """Which epoch-ms times the fast paths take (the SQL path rejects the others)."""
+    return (times >= -_MAX_TS) & (times <= _MAX_TS)
+
+
+def _verbatim(props: pa.Array) -> np.ndarray:
+    """Which props texts the SQL path would write as they are (see PROPS_NOT_VERBATIM)."""
+    found = pc.match_substring_regex(props, PROPS_NOT_VERBATIM)
+    return ~pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def _valid_where(text: pa.StringArray, valid: np.ndarray) -> pa.StringArray:
+    """`text` (no nulls), null where not `valid` (no copy)."""
+    _none, ends, chars = text.buffers()
+    return pa.StringArray.from_buffers(len(text), ends, chars, _bitmap(valid), offset=text.offset)
+
+
+def _lookup(members, universe) -> np.ndarray:
+    """A boolean table of which of `universe` are `members`, indexed by position + 1 (so that
+    -1, "none", is False)."""
+    table = np.zeros(len(universe) + 1, dtype=bool)
+    for k, item in enumerate(universe):
+        table[k + 1] = item in members
+    return table
+
+
+def _breaks(rule: tracking_plan.ColumnRule, applies, kinds, text) -> np.ndarray:
+    """Which lines (among `applies`) break `rule` (see tracking_plan.ColumnRule)."""
+    if rule.test == "required":
+        return applies & (kinds == tracking_plan.KIND_ABSENT)
+    if rule.test == "kinds":
+        allowed = _lookup((tracking_plan.KIND_ABSENT, *rule.arg), range(9))
+        return applies & ~allowed[kinds + 1]
+    if rule.test in ("minimum", "maximum"):
+        number = applies & ((kinds == tracking_plan.KIND_INT) | (kinds == tracking_plan.KIND_FLOAT))
+        if not number.any():
+            return number
+        value = np.zeros(len(kinds), dtype=np.float64)
+        # the number's text as a double, as the SQL compares it: cast(... as double)
+        value[number] = pc.cast(text.filter(pa.array(number)), pa.float64()).to_numpy()
+        beyond = value < rule.arg if rule.test == "minimum" else value > rule.arg
+        return number & beyond
+    if rule.test == "enum":
+        where = applies & (kinds != tracking_plan.KIND_ABSENT)
+        strings = _valid_where(text, where & (kinds == tracking_plan.KIND_STRING))
+        listed = pc.is_in(strings, value_set=pa.array(rule.arg), skip_nulls=True)
+        return where & ~pc.fill_null(listed, False).to_numpy(zero_copy_only=False)
+    where = applies & (kinds == tracking_plan.KIND_STRING)
+    if not where.any():
+        return where
+    # most rows: the others made null (no copy); few: those rows only
+    most = where.mean() > 0.5
+    values = _valid_where(text, where) if most else text.filter(pa.array(where))
+    if rule.test == "pattern":
+        fine = pc.match_substring_regex(values, rule.arg)
+    else:
+        length = pc.utf8_length(values)
+        fine = (pc.greater_equal if rule.test == "min_length" else pc.less_equal)(length, rule.arg)
+    fine = pc.fill_null(fine, True).to_numpy(zero_copy_only=False)
+    if most:
+        return where & ~fine
+    broken = np.zeros(len(where), dtype=bool)
+    broken[where] = ~fine
+    return broken
 
 
 def _joined_text(raws) -> pa.Array:
@@ -555,10 +787,10 @@ def _check_chunk(task) -> lines.ChunkResult:
     index, files, spill, schema_dir = task
     spill = Path(spill)
     table = lines.read_chunk(files)
-    plan = _fast_plan(schema_dir)
+    decided = _fast_paths(table, files, schema_dir)
     rejects = None
-    if plan is not None:
-        rows, taken, rejects = _fast_events(table, files, plan)
+    if decided is not None:
+        rows, taken, rejects = decided
         slow = table.filter(pc.invert(taken))
     else:
         rows, slow = _ROWS_SCHEMA.empty_table(), table
@@ -618,8 +850,8 @@ def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts, fast_r
 
 
 def _write_chunk(task) -> tuple[int, str | None, int]:
-    """Phase 2 (a worker): a chunk's events (fast and SQL-checked) minus its duplicates, in
-    file and line order, as its Parquet part."""
+    """Phase 2 (a worker): a chunk's events (fast and SQL-checked) minus its duplicates, as
+    its Parquet part."""
     index, spill, first_id, last_id, duplicates, directory = task
     path = Path(spill) / f"rows-{index:05d}.arrow"
     with pa.memory_map(str(path)) as source:
@@ -628,7 +860,10 @@ def _write_chunk(task) -> tuple[int, str | None, int]:
         slow = pa.ipc.open_file(source).read_all()
     ids = slow["_file_id"]
     mine = pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id))
-    rows = _merge(rows, slow.filter(mine))
+    # Not sorted again (a take of every column, ~1 us a line): the part holds the C scanner's
+    # rows, then msgspec's, then the SQL validator's, each in file and line order; the same
+    # on every rerun.
+    rows = pa.concat_tables([rows, slow.filter(mine).cast(rows.schema)])
     if len(duplicates):
         key = pc.add(pc.multiply(rows["_file_id"].cast(pa.int64()), 1 << 32), rows["line_no"])
         dropped = pc.is_in(key, value_set=pa.array(duplicates, pa.int64()))
@@ -720,8 +955,7 @@ def _arrival_day(path: Path) -> date | None:
 
 def _warm_up(files: list[lines.SourceFile], schema_dir: Path | None) -> None:
     """Run the fast path on a sample in the parent so forked workers start warm."""
-    plan = _fast_plan(schema_dir)
-    if plan is None or not files or lines.workers() <= 1:
+    if not files or lines.workers() <= 1:
         return
     with open(files[0].path, "rb") as handle:
         head = handle.read(1 << 16)
@@ -734,7 +968,7 @@ def _warm_up(files: list[lines.SourceFile], schema_dir: Path | None) -> None:
     except (OSError, EOFError):
         text = b""
     sample = lines.split_lines(b"\n".join(text.split(b"\n")[:20]) + b"\n{}\n", files[0].file_id)
-    _fast_events(sample, files, plan)
+    _fast_paths(sample, files, schema_dir)
     pii.truncate_ips(pa.array(["203.0.113.7", "2001:db8:1:2::1"]))
 
 

@@ -184,13 +184,13 @@ def _value_checks(schema: dict, path: str, t: str, s: str, checks: list[str], ev
     if "minimum" in schema:
         n = float(schema["minimum"])
         fail(
-            f"{is_number} and cast({s} as double) < {n!r}",
+            f"{is_number} and try_cast({s} as double) < {n!r}",
             text(f" is less than the minimum of {schema['minimum']}"),
         )
     if "maximum" in schema:
         n = float(schema["maximum"])
         fail(
-            f"{is_number} and cast({s} as double) > {n!r}",
+            f"{is_number} and try_cast({s} as double) > {n!r}",
             text(f" is greater than the maximum of {schema['maximum']}"),
         )
     del shown
@@ -200,7 +200,7 @@ def _type_test(name: str, t: str, s: str) -> str:
     if name == "integer":  # draft 2020-12: 1.0 is an integer
         return (
             f"{t} in ('BIGINT', 'UBIGINT') or ({t} = 'DOUBLE' "
-            f"and cast({s} as double) = floor(cast({s} as double)))"
+            f"and try_cast({s} as double) = floor(try_cast({s} as double)))"
         )
     listed = ", ".join(f"'{x}'" for x in JSON_TYPES[name])
     return f"{t} in ({listed})"
@@ -256,11 +256,15 @@ class FastPlan:
     # (event, envelope field, pattern): checked on the decoded columns with RE2 (Python's re
     # inside msgspec would cost more than the decoding)
     patterns: list[tuple[str, str, str]] = field(default_factory=list)
+    # every key the decoders read, as it is written in a line (`"key"`): msgspec keeps the last
+    # of a key written twice, the SQL the first, so such lines go to the SQL (events.py)
+    keys: tuple[bytes, ...] = ()
 
 
 def compile_fast(plan: dict[str, dict]) -> FastPlan | None:
     """The plan as msgspec Structs (see FastPlan), or None when no event maps."""
     structs, props, tags, patterns = [], {}, {}, []
+    keys = {"event", *ENVELOPE_ORDER}
     for name in sorted(plan):
         try:
             envelope, props_struct = _event_structs(name, plan[name])
@@ -272,10 +276,12 @@ def compile_fast(plan: dict[str, dict]) -> FastPlan | None:
         for key, sub in plan[name]["properties"].items():
             if key != "props" and "pattern" in sub:
                 patterns.append((name, key, sub["pattern"]))
+        keys |= set(plan[name]["properties"]["props"].get("properties", {}))
     if not structs:
         return None
     decoder = msgspec.json.Decoder(Union[tuple(structs)])  # noqa: UP007
-    return FastPlan(decoder, props, tags, patterns)
+    quoted = tuple(f'"{key}"'.encode() for key in sorted(keys))
+    return FastPlan(decoder, props, tags, patterns, quoted)
 
 
 def _event_structs(name: str, schema: dict) -> tuple[type, type]:
@@ -363,3 +369,137 @@ def _msgspec_type(schema: dict, with_pattern: bool = True):
     for other in kinds[1:]:
         kind = kind | other
     return kind
+
+
+# ---- the same plan as rules on columns: the C scanner's fast path ---------------------------
+
+# The kinds of value ingest/_events.c writes per slot (the same numbers as its KIND_*).
+KIND_ABSENT, KIND_NULL, KIND_FALSE, KIND_TRUE, KIND_INT, KIND_FLOAT = 0, 1, 2, 3, 4, 5
+KIND_STRING, KIND_OBJECT, KIND_ARRAY = 6, 7, 8
+# JSON Schema type -> the kinds that surely have it ("integer": a plain integer only; 1.0 is
+# an integer too, but the scanner calls it a float and leaves the line to the SQL path)
+KINDS = {
+    "string": (KIND_STRING,),
+    "integer": (KIND_INT,),
+    "number": (KIND_INT, KIND_FLOAT),
+    "boolean": (KIND_FALSE, KIND_TRUE),
+    "null": (KIND_NULL,),
+    "object": (KIND_OBJECT,),
+    "array": (KIND_ARRAY,),
+}
+NESTED = "props"  # the one envelope object whose keys the scanner reads too
+_VALUE_KEYWORDS = {"type", "enum", "const", "pattern", "minLength", "maxLength", "minimum"}
+_VALUE_KEYWORDS |= {"maximum", "additionalProperties"}
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """One check of the plan on one slot: `test` is kinds (the value is absent or of one of
+    `arg`'s kinds), required, enum (a string among `arg`), pattern, min_length, max_length
+    (strings only), minimum, maximum (numbers only); `events` are the events it applies to."""
+
+    slot: int
+    test: str
+    arg: object
+    events: tuple[str, ...]
+
+
+@dataclass
+class ColumnPlan:
+    """The plan as rules on the scanner's slot columns (ingest/_events.c): a line meets its
+    event's schema if it breaks none of the rules that apply to its event. As with FastPlan,
+    a line that breaks one (or that the scanner doubts) is left to the SQL validator, which
+    alone words verdicts; events whose schema uses a form this lacks have no rules here and
+    all their lines take the other paths."""
+
+    envelope: tuple[str, ...]  # top-level keys: slots 0 .. len - 1
+    nested: tuple[str, ...]  # the keys of props: the slots after them
+    events: tuple[str, ...]  # the events decided here
+    rules: list[ColumnRule]
+
+    def slot(self, key: str) -> int:
+        return self.envelope.index(key)
+
+
+def compile_columns(plan: dict[str, dict]) -> ColumnPlan | None:
+    """The plan as rules on slot columns (see ColumnPlan), or None when no event maps."""
+    per_event: dict[str, list[tuple[tuple[str, ...], str, object]]] = {}
+    for name in sorted(plan):
+        try:
+            per_event[name] = _column_rules(name, plan[name])
+        except UnsupportedSchema:
+            continue
+    if not per_event:
+        return None
+    envelope = ("event", *ENVELOPE_ORDER)
+    nested = tuple(
+        sorted({path[1] for rules in per_event.values() for path, _, _ in rules if len(path) > 1})
+    )
+    slots = {(key,): k for k, key in enumerate(envelope)}
+    slots |= {(NESTED, key): len(envelope) + k for k, key in enumerate(nested)}
+    grouped: dict[tuple[int, str, object], list[str]] = {}
+    for name, rules in per_event.items():
+        for path, test, arg in rules:
+            grouped.setdefault((slots[path], test, arg), []).append(name)
+    return ColumnPlan(
+        envelope,
+        nested,
+        tuple(per_event),
+        [ColumnRule(slot, test, arg, tuple(names)) for (slot, test, arg), names in grouped.items()],
+    )
+
+
+def _column_rules(name: str, schema: dict) -> list[tuple[tuple[str, ...], str, object]]:
+    """(path, test, arg) of every check of one event's schema (see ColumnRule)."""
+    properties = schema.get("properties", {})
+    if (
+        set(properties) - set(ENVELOPE_ORDER) - {"event"}
+        or properties.get("event") != {"const": name}
+        or set(schema) - ANNOTATIONS - {"type", "required", "properties", "additionalProperties"}
+        or schema.get("type", "object") != "object"
+        or schema.get("additionalProperties", True) is not True
+    ):
+        raise UnsupportedSchema(name)
+    rules = [((key,), "required", None) for key in schema.get("required", ())]
+    for key, sub in properties.items():
+        if key == "event":
+            continue  # the line's event is this one: checked when its name is looked up
+        if key != NESTED:
+            rules += _value_rules((key,), sub)
+            continue
+        if not isinstance(sub, dict):
+            raise UnsupportedSchema(name)
+        inner = sub.get("properties", {})
+        rest = {k: v for k, v in sub.items() if k not in ("properties", "required")}
+        rules += _value_rules((key,), rest)
+        rules += [((key, child), "required", None) for child in sub.get("required", ())]
+        for child, child_schema in inner.items():
+            rules += _value_rules((key, child), child_schema)
+    return rules
+
+
+def _value_rules(path: tuple[str, ...], schema: dict) -> list[tuple[tuple[str, ...], str, object]]:
+    if not isinstance(schema, dict) or set(schema) - ANNOTATIONS - _VALUE_KEYWORDS:
+        raise UnsupportedSchema(".".join(path))
+    if schema.get("additionalProperties", True) is not True:
+        raise UnsupportedSchema(".".join(path))
+    rules: list[tuple[tuple[str, ...], str, object]] = []
+    if "type" in schema:
+        names = [schema["type"]] if isinstance(schema["type"], str) else list(schema["type"])
+        if any(n not in KINDS for n in names):
+            raise UnsupportedSchema(".".join(path))
+        rules.append((path, "kinds", tuple(sorted({k for n in names for k in KINDS[n]}))))
+    if "enum" in schema or "const" in schema:
+        values = schema["enum"] if "enum" in schema else [schema["const"]]
+        if not all(isinstance(v, str) for v in values):
+            raise UnsupportedSchema(".".join(path))
+        rules.append((path, "enum", tuple(values)))
+    if "pattern" in schema:
+        rules.append((path, "pattern", schema["pattern"]))
+    for keyword, test in (("minLength", "min_length"), ("maxLength", "max_length")):
+        if keyword in schema:
+            rules.append((path, test, int(schema[keyword])))
+    for keyword in ("minimum", "maximum"):
+        if keyword in schema:
+            rules.append((path, keyword, float(schema[keyword])))
+    return rules

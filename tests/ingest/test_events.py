@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from ingest import events, lake, logs, pii, tracking_plan
+from tests.conftest import running_in_ci
 
 DAYS = [date(2026, 11, 1) + timedelta(days=k) for k in range(4)]
 DT = DAYS[0]
@@ -209,7 +210,29 @@ def test_a_schema_keyword_the_compiler_lacks_fails_loudly():
 # ---- fast path, exact dedupe across chunks, IP truncation ------------------------------------
 
 
-def test_the_msgspec_fast_path_and_the_sql_validator_agree(traffic_sources):
+def built_scanner():
+    """ingest/_events.c's module; without a C compiler it is not built: skipped on a laptop, a
+    failure under CI."""
+    if events._EVENTS_SCANNER is None:
+        message = "ingest/_events.c is not built (`make setup` builds it with a C compiler)"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return events._EVENTS_SCANNER
+
+
+@pytest.fixture(params=["c", "msgspec"])
+def fast_path(request, monkeypatch):
+    """Each events fast path: the C scanner with msgspec on the lines it leaves (as built by
+    `make setup`), and msgspec alone (where the scanner is not built)."""
+    if request.param == "c":
+        built_scanner()
+    else:
+        monkeypatch.setattr(events, "_EVENTS_SCANNER", None)
+    return request.param
+
+
+def test_the_fast_path_and_the_sql_validator_agree(traffic_sources, fast_path):
     from ingest import lines
 
     files = events.find_files(traffic_sources, DAYS[1])
@@ -219,6 +242,212 @@ def test_the_msgspec_fast_path_and_the_sql_validator_agree(traffic_sources):
     assert fast_rows.num_rows > 0.9 * table.num_rows
     assert fast_rows.equals(sql_rows)
     assert fast_rejects.equals(sql_rejects)
+
+
+def _damaged_events(good: list[str], seed: int) -> list[str]:
+    """Each line damaged at random: a byte replaced, dropped or doubled, or a JSON form the C
+    scanner doubts or must read right (escapes, exponents, 1.0, long numbers, nesting, a key
+    twice, blanks, a value of another type, a rule just broken)."""
+    import random
+
+    rng = random.Random(seed)
+    swaps = [
+        ('"props":{', '"props": {'),
+        ('"props":{', '"props":{"extra":[1,{"a":[]}],'),
+        ('"props":{', '"props":[{'),
+        ('{"event_id"', ' {"event_id"'),
+        ('{"event_id"', '\t{"event_id"'),
+        ('"event":"', '"event":"x'),
+        ('"event":"', '"event":"\\u0063'),
+        ('"platform":"', '"platform":"\\"'),
+        ('"ua":"', '"ua":"bot '),
+        ('"ua":"', '"ua":"Go-http-client/1.1 '),
+        ('"user_id":null', '"user_id":7'),
+        ('"user_id":"', '"user_id":"0'),
+        ('"referrer":null', '"referrer":true'),
+        ('"referrer":null', '"referrer":{}'),
+        ('"page":"', '"page":"/a\\/b'),
+        ('"client_ts":1', '"client_ts":-1'),
+        ('"client_ts":1', '"client_ts":1.0e0'),
+        ('"client_ts":1', '"client_ts":0.5'),
+        ('"sent_ts":1', '"sent_ts":2'),
+        ('"server_ts":1', '"server_ts":1999999999999999999'),
+        ('"server_ts":1', '"server_ts":01'),
+        ('"order_id":', '"order_id":-'),
+        ('"order_id":', '"order_id":1.0'),
+        ('"order_id":', '"order_id":0'),
+        ('"order_id":', '"order_id":"1'),
+        ('"score":', '"score":9'),
+        ('"score":', '"score":1E0'),
+        ('"price_yuan":', '"price_yuan":-'),
+        ('"price_yuan":', '"price_yuan":1e2'),
+        ('"price_yuan":', '"price_yuan":1.50,"x":'),
+        ('"amount_yuan":', '"amount_yuan":-0,"x":'),
+        ('"amount_yuan":', '"amount_yuan":0.0000001,"x":'),
+        ('"amount_yuan":', '"amount_yuan":0.000001,"x":'),
+        ('"amount_yuan":', '"amount_yuan":12345678.123456789,"x":'),
+        ('"amount_yuan":', '"amount_yuan":1234567.12345678,"x":'),
+        ('"amount_yuan":', '"amount_yuan": '),
+        ('"title":"', '"title":" '),
+        ('"lat":', '"lat":9'),
+        ('"lat":', '"lat":90.00000000000001'),
+        ('"lng":', '"lng":-180.0000000000000001'),
+        ('"keyword":"', '"keyword":"'),
+        ('"keyword":"', '"keyword":"' + "长" * 100),
+        ('"city":"', '"city":"X'),
+        ('"method":"', '"method":"Sms'),
+        ('"launch_type":"', '"launch_type":"hot'),
+        ('"network":"', '"network":null,"network":"'),
+        ('"event_id":"', '"event_id":"x","event_id":"'),
+        ('"title":"', '"title":"\u00e9\u0001'),
+        ('"has_text":', '"has_text":"'),
+        ('","', '" , "'),
+        ("}}", "} }"),
+        ("}}", "}} "),
+        ("}}", "}}x"),
+        ("}}", "}},"),
+        (",", ",,"),
+        (":", "::"),
+    ]
+    alphabet = ['"', "\\", ",", ":", "{", "}", "[", "]", " ", "0", "e", "-", ".", "é", "\t"]
+    damaged = []
+    for text in good:
+        for _ in range(rng.choice([1, 1, 2])):
+            k = rng.randrange(len(text) + 1)
+            action = rng.randrange(5)
+            if action == 0:
+                text = text[:k] + rng.choice(alphabet) + text[k + 1 :]
+            elif action == 1:
+                text = text[:k] + text[k + 1 :]
+            elif action == 2:
+                text = text[:k] + text[k : k + 2] + text[k:]
+            else:
+                old, new = rng.choice(swaps)
+                text = text.replace(old, new, 1)
+        damaged.append(text)
+    return damaged
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_fast_path_and_the_sql_validator_agree_on_damaged_lines(
+    traffic_sources, fast_path, seed
+):
+    """Whatever the fast paths take, the SQL validator must judge alike, and every line they
+    doubt is left to it."""
+    from ingest import lines
+
+    files = events.find_files(traffic_sources, DAYS[1])
+    every = lines.read_chunk(files)["line"].to_pylist()
+    good = every[:: max(1, len(every) // 1500)][:1500]  # every kind of event
+    assert len(good) == 1500
+    texts = good[:300] + _damaged_events(good, seed) + ["", " ", "{}", "[]", "null", "{"]
+    files = [lines.SourceFile(0, Path("x"), "events/c1/2026-11-02/00/x.ndjson")]
+    table = lines.split_lines(("\n".join(texts) + "\n").encode(), 0)
+    fast_rows, fast_rejects = events.check_chunk_lines(table, files, None, fast=True)
+    sql_rows, sql_rejects = events.check_chunk_lines(table, files, None, fast=False)
+    _rows, taken, _rejects = events._fast_paths(table, files, None)
+    taken = sum(taken.to_pylist())
+    assert 300 <= taken < len(texts) - 300  # both paths had work to do
+    if not fast_rows.equals(sql_rows):
+        for name in fast_rows.column_names:
+            a, b = fast_rows[name].to_pylist(), sql_rows[name].to_pylist()
+            for k, (x, y) in enumerate(zip(a, b, strict=True)):
+                assert x == y, (name, x, y, texts[fast_rows["line_no"][k].as_py() - 1])
+    assert fast_rows.equals(sql_rows)
+    if not fast_rejects.equals(sql_rejects):
+        a, b = fast_rejects.to_pylist(), sql_rejects.to_pylist()
+        for x, y in zip(a, b, strict=True):
+            assert x == y
+    assert fast_rejects.equals(sql_rejects)
+
+
+def test_times_the_event_time_cannot_take_are_quarantined_not_a_crash(traffic_sources):
+    """Found by the damaged-lines test: a time past int64 arithmetic, or a number that is not
+    one, used to stop the whole stream with a DuckDB error."""
+    from ingest import lines
+
+    files = events.find_files(traffic_sources, DAYS[1])
+    good = lines.read_chunk(files)["line"].to_pylist()[0]
+    assert '"server_ts":1' in good and '"client_ts":1' in good
+    texts = [
+        re.sub(r'"server_ts":[0-9]+', '"server_ts":1999999999999999999', good),
+        re.sub(r'"client_ts":[0-9]+', '"client_ts":-1999999999999999999', good),
+        re.sub(r'"client_ts":[0-9]+', '"client_ts":"12]3"', good),
+        re.sub(r'"sent_ts":[0-9]+', '"sent_ts":123456789012345678901234567890', good),
+    ]
+    verdicts = events.check_lines(texts)
+    assert [reason for reason, _ in verdicts] == ["schema_violation"] * 4
+    assert "server_ts 1999999999999999999" in verdicts[0][1]
+    assert verdicts[0][1].startswith("not a time within 10^15 ms of 1970: client_ts ")
+    assert "is not of type 'integer'" in verdicts[2][1]
+    assert "sent_ts 123456789012345678901234567890" in verdicts[3][1]
+    files = [lines.SourceFile(0, Path("x"), "events/c1/2026-11-02/00/x.ndjson")]
+    table = lines.split_lines(("\n".join(texts) + "\n").encode(), 0)
+    rows, rejects = events.check_chunk_lines(table, files, None, fast=True)
+    assert (rows.num_rows, rejects.num_rows) == (0, 4)
+
+
+def test_the_c_scanner_reads_each_kind_of_value_and_doubts_the_rest():
+    import numpy as np
+
+    scanner = built_scanner()
+    texts = [
+        b'{"a":"x y","b":-12,"c":1.50,"d":true,"e":false,"f":null,"g":{"h":[1,"}"],"i":"j"}}',
+        b'{"a" : "\xc3\xa9" , "g" : { } }  ',
+        b'{"a":"x","a":"y"}',  # a tracked key twice
+        b'{"a":"x\\n"}',  # an escape
+        b'{"b":1e5}',  # an exponent
+        b'{"b":1234567890123456789}',  # 19 digits
+        b'{"b":01}',
+        b'{"a":"x"} x',
+        b' {"a":"x"}',
+        b'{"z":' + b"[" * 40 + b"]" * 40 + b"}",  # nesting beyond MAX_DEPTH
+        b'{"a":"x\tz"}',  # a control byte in a string
+    ]
+    data = b"".join(texts)
+    offsets = np.cumsum([0] + [len(t) for t in texts]).astype(np.int64)
+    n = len(texts)
+    top = (b"a", b"b", b"c", b"d", b"e", b"f", b"g")
+    ok, kinds, columns = scanner.scan(data, offsets, 0, n, np.ones(n, np.uint8), top, (b"i",), 6)
+    assert list(ok) == [1, 1] + [0] * (n - 2)
+    kinds = np.frombuffer(kinds, np.uint8).reshape(len(top) + 1, n)
+    assert kinds[:, 0].tolist() == [6, 4, 5, 3, 2, 1, 7, 6]
+    assert kinds[:, 1].tolist() == [6, 0, 0, 0, 0, 0, 7, 0]
+
+    def text(slot, line):
+        chars, ends = columns[slot]
+        ends = np.frombuffer(ends, np.int32)
+        return chars[ends[line] : ends[line + 1]]
+
+    assert [text(s, 0) for s in range(8)] == [
+        b"x y",
+        b"-12",
+        b"1.50",
+        b"true",
+        b"false",
+        b"null",
+        b'{"h":[1,"}"],"i":"j"}',
+        b"j",
+    ]
+    assert (text(0, 1), text(6, 1)) == ("é".encode(), b"{ }")
+    assert all(text(s, k) == b"" for s in range(8) for k in range(2, n))
+    not_utf8 = np.array([1, 0] + [1] * (n - 2), np.uint8)
+    assert list(scanner.scan(data, offsets, 0, n, not_utf8, top, (b"i",), 6)[0])[:2] == [1, 0]
+
+
+def test_the_c_scanner_refuses_buffers_it_would_overrun():
+    import numpy as np
+
+    scanner = built_scanner()
+    data, ok = b'{"a":1}' * 2, np.ones(5, np.uint8)
+    offsets = np.array([0, 7, -5, 3], np.int64)  # a line that starts before the data
+    assert list(scanner.scan(data, offsets, 0, 3, ok, (b"a",), (), 0)[0]) == [1, 0, 0]
+    with pytest.raises(ValueError, match="too short"):
+        scanner.scan(data, offsets, 0, 5, ok, (b"a",), (), 0)  # more lines than offsets
+    with pytest.raises(ValueError, match="outside the data"):
+        scanner.scan(data, np.array([0, 99], np.int64), 0, 1, ok, (b"a",), (), 0)
+    with pytest.raises(ValueError, match="nested slot"):
+        scanner.scan(data, offsets, 0, 1, ok, (b"a",), (), 1)
 
 
 def test_the_first_received_copy_wins_whatever_the_file_order(
