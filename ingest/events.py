@@ -278,16 +278,14 @@ order by file_id, line_no
 
 
 DEDUPE_SQL = """
-select file_id, line_no from (
-    select
-        file_id,
-        line_no,
-        event_id,
-        row_number() over (partition by event_id order by server_ts, file_id, line_no) as copy
-    from read_parquet($keys)
-)
-where copy > 1 or cast(event_id as uuid) in (select event_id from seen)
-order by file_id, line_no
+create temp table ranked as
+select
+    file_id,
+    line_no,
+    event_id,
+    row_number() over (partition by event_id order by server_ts, file_id, line_no) > 1
+        or cast(event_id as uuid) in (select event_id from seen) as dropped
+from read_parquet($keys)
 """
 
 
@@ -890,6 +888,8 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
     result = StreamResult(SOURCE, STREAM)
     counts: dict[int, dict[str, int]] = {}
     path = lake.partition_path("events", SOURCE, STREAM, dt)
+    # the ids the partition keeps, published with it (a failed run leaves this hidden file)
+    accepted = state_dir() / f".dt={dt.isoformat()}.parquet.tmp-{os.getpid()}"
     with (
         lake.PartitionWriter(path, schema=SCHEMA) as writer,
         lake.QuarantineWriter(QUARANTINE, dt) as quarantine,
@@ -912,7 +912,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
             keys.append(
                 _check_slow_lines(spill, files, schema_dir, quarantine, counts, fast_rejects)
             )
-        duplicates = _find_duplicates(keys, previous, spill)
+        duplicates = _find_duplicates(keys, previous, spill, accepted)
         per_chunk: dict[int, list[int]] = {i: [] for i in range(len(chunks))}
         for fid, line_no in duplicates:
             per_chunk[owner[fid]].append((fid << 32) + line_no)
@@ -938,7 +938,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         manifest["dedupe_state_days"] = [Path(p).stem for p in previous]
         quarantine.commit({"source": SOURCE, "table": STREAM, "mode": "files"})
         written = writer.commit(manifest)
-        _write_accepted_ids(path, dt)
+        _publish_accepted_ids(accepted, dt)
     _finish(result, written, quarantine, clock)
     lines.prune_raw_files("events", dt, _arrival_day)
     result.message = f"{manifest['duplicates_dropped']} duplicates dropped"
@@ -972,10 +972,12 @@ def _warm_up(files: list[lines.SourceFile], schema_dir: Path | None) -> None:
     pii.truncate_ips(pa.array(["203.0.113.7", "2001:db8:1:2::1"]))
 
 
-def _find_duplicates(keys: list[str], previous: list[str], spill: Path) -> list[tuple[int, int]]:
-    """(file_id, line_no) of every accepted event that is not the first received."""
-    if not keys:
-        return []
+def _find_duplicates(
+    keys: list[str], previous: list[str], spill: Path, accepted: Path
+) -> list[tuple[int, int]]:
+    """(file_id, line_no) of every accepted event that is not the first received; the ids of
+    the others (the events the partition keeps: the dedupe state of later days) are written,
+    sorted, to `accepted` (published after the partition's commit: _publish_accepted_ids)."""
     con = extensions.connect()
     con.execute(f"set memory_limit = '{DEDUPE_MEMORY}'")
     con.execute(f"set temp_directory = '{_sql_path(spill / 'duckdb')}'")
@@ -986,23 +988,29 @@ def _find_duplicates(keys: list[str], previous: list[str], spill: Path) -> list[
         )
     else:
         con.execute("create temp table seen (event_id uuid)")
-    found = con.execute(DEDUPE_SQL, {"keys": keys}).fetchall()
+    if keys:
+        con.execute(DEDUPE_SQL, {"keys": keys})
+    else:
+        con.execute(
+            "create temp table ranked (file_id integer, line_no bigint, event_id varchar, "
+            "dropped boolean)"
+        )
+    found = con.execute(
+        "select file_id, line_no from ranked where dropped order by file_id, line_no"
+    ).fetchall()
+    accepted.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        "copy (select cast(event_id as uuid) as event_id from ranked where not dropped "
+        f"order by event_id) to '{_sql_path(accepted)}' (format parquet, compression zstd)"
+    )
     con.close()
     return [(int(fid), int(line_no)) for fid, line_no in found]
 
 
-def _write_accepted_ids(partition: Path, dt: date) -> None:
-    """The ids accepted on dt, from the committed partition: the dedupe state of later days."""
-    con = extensions.connect()
-    target = state_dir() / f"dt={dt.isoformat()}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    con.execute(
-        f"copy (select cast(event_id as uuid) as event_id "
-        f"from read_parquet('{_sql_path(partition)}/part-*.parquet') order by event_id) "
-        f"to '{_sql_path(tmp)}' (format parquet, compression zstd)"
-    )
-    os.replace(tmp, target)
+def _publish_accepted_ids(accepted: Path, dt: date) -> None:
+    """The ids accepted on dt (written by _find_duplicates) as the dedupe state of later
+    days, once the partition holding them is committed."""
+    os.replace(accepted, state_dir() / f"dt={dt.isoformat()}.parquet")
 
 
 def _sql_path(path: Path) -> str:
