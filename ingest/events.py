@@ -56,6 +56,7 @@ from ingest.logs import (
     _manifest,
     _quarantine_table,
     _scrubbed,
+    matches,
     scrub_rejects,
 )
 
@@ -568,7 +569,7 @@ def _judged(table, files, index, decided, event, strings, times, props_text):
     `index` that meet their schema where `decided` (the others are left to the SQL path)."""
     client, sent, server = times
     # The schema is met: what is left to decide is bot, then too late (the SQL's order).
-    bot = pc.fill_null(pc.match_substring_regex(strings["ua"], BOT_UA_PATTERN), False)
+    bot = pc.fill_null(matches(strings["ua"], BOT_UA_PATTERN, repetitive=True), False)
     bot = decided & bot.to_numpy(zero_copy_only=False)
     late = decided & ~bot & (sent - client > LATE_WINDOW_MS)
     good = decided & ~bot & ~late
@@ -594,8 +595,8 @@ def _judged(table, files, index, decided, event, strings, times, props_text):
         "sent_ts": pa.array(sent),
         "server_ts": pa.array(server),
         "clock_skew_ms": pa.array(sent - server),
-        "page": _scrubbed(strings["page"].filter(keep)),
-        "referrer": _scrubbed(strings["referrer"].filter(keep)),
+        "page": _scrubbed(strings["page"].filter(keep), repetitive=True),
+        "referrer": _scrubbed(strings["referrer"].filter(keep), repetitive=True),
         "ip": strings["ip"].filter(keep),
         "ua": strings["ua"].filter(keep),
         "props": _scrubbed(props_text.filter(keep)),

@@ -654,7 +654,9 @@ def _nginx_fast(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.Tabl
         "protocol": protocol,
         "status": pc.cast(status, pa.int16()),
         "body_bytes": pc.cast(pc.if_else(pc.equal(body, "-"), null_str, body), pa.int64()),
-        "referer": _scrubbed(pc.if_else(pc.equal(referer, "-"), null_str, referer)),
+        "referer": _scrubbed(
+            pc.if_else(pc.equal(referer, "-"), null_str, referer), repetitive=True
+        ),
         "user_agent": pc.if_else(pc.equal(ua, "-"), null_str, ua),
         "request_time_s": _seconds(rt),
         "upstream_response_time_s": _seconds(urt),
@@ -755,7 +757,7 @@ def _nginx_scanned(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.T
         "protocol": text["protocol"],
         "status": pa.array(status),
         "body_bytes": pa.array(body, mask=~body_ok.view(bool)),
-        "referer": _scrubbed(text["referer"]),
+        "referer": _scrubbed(text["referer"], repetitive=True),
         "user_agent": text["user_agent"],
         "request_time_s": pa.array(rt, mask=~rt_ok.view(bool)),
         "upstream_response_time_s": pa.array(urt, mask=~urt_ok),
@@ -832,16 +834,28 @@ def _seconds(tokens: pa.Array) -> pa.Array:
     )
 
 
-def _scrubbed(values: pa.Array | pa.ChunkedArray, leading_address: bool = False) -> pa.Array:
-    """`pii.scrub` on the values the RE2 prefilter flags (few), the rest unchanged."""
+def _scrubbed(
+    values: pa.Array | pa.ChunkedArray, leading_address: bool = False, repetitive: bool = False
+) -> pa.Array:
+    """`pii.scrub` on the values the RE2 prefilter flags (few), the rest unchanged
+    (`repetitive`: see matches)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     prefilter = pii.PREFILTER_LEADING_ADDRESS if leading_address else pii.SQL_PREFILTER
-    flagged = pc.fill_null(pc.match_substring_regex(values, prefilter), False)
+    flagged = pc.fill_null(matches(values, prefilter, repetitive), False)
     if not pc.any(flagged).as_py():
         return values
     fixed = pii.scrub_array(values.filter(flagged), leading_address)
     return pc.replace_with_mask(values, flagged, fixed)
+
+
+def matches(values: pa.Array, pattern: str, repetitive: bool = False) -> pa.Array:
+    """pc.match_substring_regex; `repetitive`: once per distinct value (a user agent column
+    repeats a few hundred values: 6x faster; a page column 2x)."""
+    if not repetitive:
+        return pc.match_substring_regex(values, pattern)
+    encoded = pc.dictionary_encode(values)
+    return pc.match_substring_regex(encoded.dictionary, pattern).take(encoded.indices)
 
 
 def _app_chunk(task: tuple[int, list[lines.SourceFile], str]) -> lines.ChunkResult:
