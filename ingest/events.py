@@ -69,6 +69,7 @@ _MAX_TS = 10**15
 OPTIMIZE_ABOVE_LINES = 200_000  # the SQL validator's plan is optimised above this (_sql_check)
 DEDUPE_MEMORY = "256MB"  # the day's keys are O(events); DuckDB spills beyond this
 SPILL = "_spill"  # inside the partition's temporary directory, removed before the commit
+# (uncompressed spills were no faster in all: cheaper to read, dearer to write, 3x the disk)
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 # Crawler user agents (the same rule the tracking plan documents for the warehouse).
 BOT_UA_PATTERN = (
@@ -819,7 +820,10 @@ def _spill_rows(spill: Path, name: str, rows: pa.Table) -> str:
             ["event_id", "server_ts", "file_id", "line_no"]
         ),
         keys,
-        compression="lz4",
+        # read once, by the dedupe query: plain (lz4 + dictionaries + statistics: 3x the time)
+        compression="none",
+        use_dictionary=False,
+        write_statistics=False,
     )
     with pa.ipc.new_file(spill / f"rows-{name}.arrow", rows.schema, options=_IPC_OPTIONS) as out:
         out.write_table(rows)
