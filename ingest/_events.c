@@ -14,15 +14,15 @@
    after the object but blanks, and anything that is not JSON. tests/ingest/test_events.py checks
    the result against the SQL validator line for line, on real and on randomly damaged lines.
 
-   scan(data, offsets, first, count, utf8_ok, envelope, nested, nested_slot)
-       -> (ok, kinds, texts)
-     data      the lines' bytes, line k = data[offsets[k] : offsets[k + 1]] (no newlines)
-     offsets   int64, count + 1 entries from `first`
-     utf8_ok   uint8 per line (0: not UTF-8, never ok)
+   scan(chunks, utf8_ok, envelope, nested, nested_slot) -> (ok, kinds, texts)
+     chunks    list of (data, offsets, first, count), the lines in order (an Arrow large_string
+               column's chunks: no copy to make them one): line k of a chunk is
+               data[offsets[first + k] : offsets[first + k + 1]] (no newlines)
+     utf8_ok   uint8 per line of all chunks (0: not UTF-8, never ok)
      envelope  tuple of bytes: the top-level keys tracked (slots 0 .. E-1)
      nested    tuple of bytes: the keys tracked inside the object at slot `nested_slot`
                (slots E .. E+N-1)
-   returns, for S = E + N slots and n = count lines (slot-major: slot s, line k at s * n + k):
+   returns, for S = E + N slots and n lines in all (slot-major: slot s, line k at s * n + k):
      ok        bytes, n: 1 when the line was read without doubt (the others hold nothing)
      kinds     bytes, S * n: KIND_* below (0: the key is absent)
      texts     list of S (data bytes, int32 offsets bytes of n + 1): a string's text between its
@@ -314,34 +314,60 @@ static int reserve(column *c, Py_ssize_t more) {
     return 1;
 }
 
+/* one Arrow chunk of lines: its data, its int64 offsets, its first line and line count */
+typedef struct {
+    Py_buffer data, offsets;
+    Py_ssize_t first, count;
+} part;
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer data, offsets, utf8;
-    Py_ssize_t first, count;
-    PyObject *top_names, *inner_names, *result = NULL;
+    Py_buffer utf8;
+    PyObject *chunks, *top_names, *inner_names, *result = NULL;
     int nested_slot, slots = 0, failed = 0;
-    if (!PyArg_ParseTuple(args, "y*y*nny*O!O!i", &data, &offsets, &first, &count, &utf8,
-                          &PyTuple_Type, &top_names, &PyTuple_Type, &inner_names, &nested_slot))
+    if (!PyArg_ParseTuple(args, "O!y*O!O!i", &PyList_Type, &chunks, &utf8, &PyTuple_Type,
+                          &top_names, &PyTuple_Type, &inner_names, &nested_slot))
         return NULL;
     key top_keys[MAX_SLOTS], inner_keys[MAX_SLOTS];
     int ntop, ninner;
     PyObject *ok_bytes = NULL, *kinds_bytes = NULL, *ends[2 * MAX_SLOTS] = {NULL}, *texts = NULL;
     column columns[2 * MAX_SLOTS];
     memset(columns, 0, sizeof columns);
+    const Py_ssize_t nparts = PyList_GET_SIZE(chunks);
+    Py_ssize_t held = 0, count = 0, bytes = 0;
+    part *parts = PyMem_Calloc(nparts ? nparts : 1, sizeof(part));
+    if (parts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; held < nparts; held++) {
+        part *p = &parts[held];
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(chunks, held), "y*y*nn", &p->data, &p->offsets,
+                              &p->first, &p->count))
+            goto done;
+        const int64_t *off = (const int64_t *)p->offsets.buf + p->first;
+        if (p->first < 0 || p->count < 0 ||
+            p->offsets.len < (Py_ssize_t)((p->first + p->count + 1) * 8)) {
+            held++;
+            PyErr_SetString(PyExc_ValueError, "scan: buffers too short");
+            goto done;
+        }
+        if (p->count && (off[0] < 0 || off[p->count] > p->data.len)) {
+            held++;
+            PyErr_SetString(PyExc_ValueError, "scan: offsets outside the data");
+            goto done;
+        }
+        count += p->count;
+        bytes += p->data.len;
+    }
     if (!keys_of(top_names, top_keys, &ntop) || !keys_of(inner_names, inner_keys, &ninner))
         goto done;
     slots = ntop + ninner;
-    const int64_t *off = (const int64_t *)offsets.buf + first;
-    if (first < 0 || count < 0 || offsets.len < (Py_ssize_t)((first + count + 1) * 8) ||
-        utf8.len < count) {
+    if (utf8.len < count) {
         PyErr_SetString(PyExc_ValueError, "scan: buffers too short");
         goto done;
     }
-    if (count && (off[0] < 0 || off[count] > data.len)) {
-        PyErr_SetString(PyExc_ValueError, "scan: offsets outside the data");
-        goto done;
-    }
-    if (data.len > INT32_MAX || nested_slot < 0 || nested_slot >= ntop) {
+    if (bytes > INT32_MAX || nested_slot < 0 || nested_slot >= ntop) {
         PyErr_SetString(PyExc_ValueError, "scan: data over 2 GiB, or no such nested slot");
         goto done;
     }
@@ -361,16 +387,20 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     int top_next = 0, inner_next = 0;
     const keyset top = {top_keys, ntop, 0, &top_next};
     const keyset inner = {inner_keys, ninner, ntop, &inner_next};
-    const char *base = data.buf;
     const uint8_t *utf8_ok = utf8.buf;
     Py_BEGIN_ALLOW_THREADS;
     uint8_t kind[2 * MAX_SLOTS];
     span text[2 * MAX_SLOTS];
-    for (Py_ssize_t k = 0; k < count && !failed; k++) {
+    Py_ssize_t in_part = 0, at = 0; /* line k is line `at` of parts[in_part] */
+    for (Py_ssize_t k = 0; k < count && !failed; k++, at++) {
+        while (at >= parts[in_part].count) in_part++, at = 0;
+        const part *p = &parts[in_part];
+        const int64_t *off = (const int64_t *)p->offsets.buf + p->first + at;
+        const char *base = p->data.buf;
         ok[k] = 0;
-        if (utf8_ok[k] && off[k] >= 0 && off[k + 1] >= off[k] && off[k + 1] <= data.len) {
+        if (utf8_ok[k] && off[0] >= 0 && off[1] >= off[0] && off[1] <= p->data.len) {
             memset(kind, 0, slots);
-            line l = {base + off[k], base + off[k + 1], nested_slot, &top, &inner, kind, text};
+            line l = {base + off[0], base + off[1], nested_slot, &top, &inner, kind, text};
             ok[k] = (uint8_t)read_line(&l);
         }
         for (int s = 0; s < slots; s++) {
@@ -384,7 +414,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 memcpy(c->data + c->used, text[s].start, text[s].len);
                 c->used += text[s].len;
             }
-            c->ends[k + 1] = (int32_t)c->used; /* <= data.len: one slot's texts never overlap */
+            c->ends[k + 1] = (int32_t)c->used; /* <= bytes: one slot's texts never overlap */
         }
     }
     Py_END_ALLOW_THREADS;
@@ -409,8 +439,11 @@ done:
     Py_XDECREF(ok_bytes);
     Py_XDECREF(kinds_bytes);
     Py_XDECREF(texts);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offsets);
+    for (Py_ssize_t i = 0; i < held; i++) {
+        PyBuffer_Release(&parts[i].data);
+        PyBuffer_Release(&parts[i].offsets);
+    }
+    PyMem_Free(parts);
     PyBuffer_Release(&utf8);
     return result;
 }

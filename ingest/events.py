@@ -617,14 +617,13 @@ def _scanned_events(
     """`_fast_events` by the C scanner (ingest/_events.c): it writes every line's envelope and
     props values as slot columns, and the plan's rules are checked on those columns."""
     n = table.num_rows
-    line = table["line"].combine_chunks()
     utf8_ok = table["utf8_ok"].combine_chunks().to_numpy(zero_copy_only=False).view(np.uint8)
-    _validity, offsets, data = line.buffers()
+    chunks = []  # each file's lines as they are (combine_chunks would copy them all)
+    for chunk in table["line"].cast(pa.large_string()).chunks:
+        _validity, offsets, data = chunk.buffers()
+        chunks.append((data if data is not None else b"", offsets, chunk.offset, len(chunk)))
     ok, kinds, texts = _EVENTS_SCANNER.scan(
-        data if data is not None else b"",
-        offsets,
-        line.offset,
-        n,
+        chunks,
         np.ascontiguousarray(utf8_ok),
         tuple(key.encode() for key in plan.envelope),
         tuple(key.encode() for key in plan.nested),

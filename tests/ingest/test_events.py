@@ -408,7 +408,8 @@ def test_the_c_scanner_reads_each_kind_of_value_and_doubts_the_rest():
     offsets = np.cumsum([0] + [len(t) for t in texts]).astype(np.int64)
     n = len(texts)
     top = (b"a", b"b", b"c", b"d", b"e", b"f", b"g")
-    ok, kinds, columns = scanner.scan(data, offsets, 0, n, np.ones(n, np.uint8), top, (b"i",), 6)
+    chunks = [(data, offsets, 0, 3), (b"", np.zeros(1, np.int64), 0, 0), (data, offsets, 3, n - 3)]
+    ok, kinds, columns = scanner.scan(chunks, np.ones(n, np.uint8), top, (b"i",), 6)
     assert list(ok) == [1, 1] + [0] * (n - 2)
     kinds = np.frombuffer(kinds, np.uint8).reshape(len(top) + 1, n)
     assert kinds[:, 0].tolist() == [6, 4, 5, 3, 2, 1, 7, 6]
@@ -432,7 +433,7 @@ def test_the_c_scanner_reads_each_kind_of_value_and_doubts_the_rest():
     assert (text(0, 1), text(6, 1)) == ("é".encode(), b"{ }")
     assert all(text(s, k) == b"" for s in range(8) for k in range(2, n))
     not_utf8 = np.array([1, 0] + [1] * (n - 2), np.uint8)
-    assert list(scanner.scan(data, offsets, 0, n, not_utf8, top, (b"i",), 6)[0])[:2] == [1, 0]
+    assert list(scanner.scan(chunks, not_utf8, top, (b"i",), 6)[0])[:2] == [1, 0]
 
 
 def test_the_c_scanner_refuses_buffers_it_would_overrun():
@@ -441,13 +442,19 @@ def test_the_c_scanner_refuses_buffers_it_would_overrun():
     scanner = built_scanner()
     data, ok = b'{"a":1}' * 2, np.ones(5, np.uint8)
     offsets = np.array([0, 7, -5, 3], np.int64)  # a line that starts before the data
-    assert list(scanner.scan(data, offsets, 0, 3, ok, (b"a",), (), 0)[0]) == [1, 0, 0]
+
+    def scan(chunks, utf8_ok=ok, nested_slot=0):
+        return scanner.scan(chunks, utf8_ok, (b"a",), (), nested_slot)
+
+    assert list(scan([(data, offsets, 0, 3)])[0]) == [1, 0, 0]
     with pytest.raises(ValueError, match="too short"):
-        scanner.scan(data, offsets, 0, 5, ok, (b"a",), (), 0)  # more lines than offsets
+        scan([(data, offsets, 0, 5)])  # more lines than offsets
+    with pytest.raises(ValueError, match="too short"):
+        scan([(data, offsets, 0, 3)] * 2)  # more lines than utf8_ok flags
     with pytest.raises(ValueError, match="outside the data"):
-        scanner.scan(data, np.array([0, 99], np.int64), 0, 1, ok, (b"a",), (), 0)
+        scan([(data, np.array([0, 99], np.int64), 0, 1)])
     with pytest.raises(ValueError, match="nested slot"):
-        scanner.scan(data, offsets, 0, 1, ok, (b"a",), (), 1)
+        scan([(data, offsets, 0, 1)], nested_slot=1)
 
 
 def test_the_first_received_copy_wins_whatever_the_file_order(
