@@ -51,7 +51,6 @@ import secrets
 import sys
 from functools import lru_cache
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -226,34 +225,23 @@ _STEP_HINTS = (
 
 
 def scrub_array(values: pa.Array, leading_address: bool = False) -> pa.Array:
-    """`scrub` over a string column, the same text for text: each step runs in Python only on
-    the values its RE2 hint matches (a bot's raw event line needs the IP step, not the five
-    others: its rejects are scrubbed ~2x faster), and on every value an earlier step changed
-    (a token it wrote may hold digits a later step matches, as in `scrub`)."""
+    """`scrub` over a string column, the same text for text: step by step, each step runs in
+    Python only on the values its RE2 hint matches as they are then (a step leaves a value its
+    hint does not match unchanged, whatever an earlier step wrote into it). A flagged props
+    value needs two or three of the six steps, a bot's raw event line the IP step alone."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    hints = [
-        pc.fill_null(pc.match_substring_regex(values, hint), False).to_numpy(zero_copy_only=False)
-        for hint in _STEP_HINTS
-    ]
-    if leading_address:
-        leading = pc.match_substring_regex(values, _LEADING_HINT)
-        hints[-1] = hints[-1] | pc.fill_null(leading, False).to_numpy(zero_copy_only=False)
-    wanted = np.stack(hints, axis=1)
-    rows = np.flatnonzero(wanted.any(axis=1))
-    if not len(rows):
-        return values
-    texts = values.take(pa.array(rows)).to_pylist()
-    for k, row in enumerate(rows.tolist()):
-        text, changed = texts[k], False
-        for step, hinted in zip(_STEPS, wanted[row].tolist(), strict=True):
-            if hinted or changed:
-                new = step(text, leading_address)
-                changed, text = changed or new != text, new
-        texts[k] = text
-    mask = np.zeros(len(values), dtype=bool)
-    mask[rows] = True
-    return pc.replace_with_mask(values, pa.array(mask), pa.array(texts, values.type))
+    last = len(_STEPS) - 1
+    for k, (step, hint) in enumerate(zip(_STEPS, _STEP_HINTS, strict=True)):
+        found = pc.match_substring_regex(values, hint)
+        if leading_address and k == last:
+            found = pc.or_(found, pc.match_substring_regex(values, _LEADING_HINT))
+        found = pc.fill_null(found, False)
+        if not pc.any(found).as_py():
+            continue
+        texts = [step(text, leading_address) for text in values.filter(found).to_pylist()]
+        values = pc.replace_with_mask(values, found, pa.array(texts, values.type))
+    return values
 
 
 def mask_ips(text: str | None, leading_address: bool = False) -> str | None:
