@@ -640,10 +640,14 @@ def _scanned_events(
     code = pc.fill_null(code, -1).to_numpy(zero_copy_only=False)
     decided = np.frombuffer(ok, np.bool_) & (kinds[event_slot] == tracking_plan.KIND_STRING)
     decided &= code >= 0
+    of_events: dict[tuple[str, ...], np.ndarray] = {}  # the lines of a set of events
+    numbers: dict[int, np.ndarray] = {}  # a slot's numbers as doubles (the rules' cache)
     for rule in plan.rules:
-        applies = decided & _lookup(rule.events, plan.events)[code + 1]
+        if rule.events not in of_events:
+            of_events[rule.events] = _lookup(rule.events, plan.events)[code + 1]
+        applies = decided & of_events[rule.events]
         if applies.any():
-            decided &= ~_breaks(rule, applies, kinds[rule.slot], text[rule.slot])
+            decided &= ~_breaks(rule, applies, kinds[rule.slot], text[rule.slot], numbers)
     times = []
     for key in ("client_ts", "sent_ts", "server_ts"):  # ints the numpy arithmetic can take
         at = plan.slot(key)
@@ -703,22 +707,24 @@ def _lookup(members, universe) -> np.ndarray:
     return table
 
 
-def _breaks(rule: tracking_plan.ColumnRule, applies, kinds, text) -> np.ndarray:
-    """Which lines (among `applies`) break `rule` (see tracking_plan.ColumnRule)."""
+def _breaks(rule: tracking_plan.ColumnRule, applies, kinds, text, numbers) -> np.ndarray:
+    """Which lines (among `applies`) break `rule` (see tracking_plan.ColumnRule); `numbers`
+    caches each slot's numbers as doubles (NaN: not a number) for the next rule."""
     if rule.test == "required":
         return applies & (kinds == tracking_plan.KIND_ABSENT)
     if rule.test == "kinds":
         allowed = _lookup((tracking_plan.KIND_ABSENT, *rule.arg), range(9))
         return applies & ~allowed[kinds + 1]
     if rule.test in ("minimum", "maximum"):
-        number = applies & ((kinds == tracking_plan.KIND_INT) | (kinds == tracking_plan.KIND_FLOAT))
-        if not number.any():
-            return number
-        value = np.zeros(len(kinds), dtype=np.float64)
-        # the number's text as a double, as the SQL compares it: cast(... as double)
-        value[number] = pc.cast(text.filter(pa.array(number)), pa.float64()).to_numpy()
+        number = (kinds == tracking_plan.KIND_INT) | (kinds == tracking_plan.KIND_FLOAT)
+        if rule.slot not in numbers:
+            value = np.full(len(kinds), np.nan)
+            if number.any():  # the number's text as a double, as the SQL compares it
+                value[number] = pc.cast(text.filter(pa.array(number)), pa.float64()).to_numpy()
+            numbers[rule.slot] = value
+        value = numbers[rule.slot]
         beyond = value < rule.arg if rule.test == "minimum" else value > rule.arg
-        return number & beyond
+        return applies & number & beyond
     if rule.test == "enum":
         where = applies & (kinds != tracking_plan.KIND_ABSENT)
         strings = _valid_where(text, where & (kinds == tracking_plan.KIND_STRING))
