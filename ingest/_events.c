@@ -11,7 +11,8 @@
    line is not `ok`, and the msgspec path, then the SQL validator, decide it. Doubts: not UTF-8,
    not starting with `{`, any backslash (escapes), a control byte in a string, an exponent or
    more than 18 digits in a number, nesting deeper than MAX_DEPTH, a tracked key twice, anything
-   after the object but blanks, and anything that is not JSON. tests/ingest/test_events.py checks
+   after the object but blanks, a nested object DuckDB would print otherwise (VERBATIM below),
+   and anything that is not JSON. tests/ingest/test_events.py checks
    the result against the SQL validator line for line, on real and on randomly damaged lines.
 
    scan(chunks, utf8_ok, envelope, nested, nested_slot) -> (ok, kinds, texts)
@@ -73,6 +74,8 @@ typedef struct {
     const keyset *top, *inner;
     uint8_t *kind; /* this line's kind per slot */
     span *text;    /* this line's text per slot */
+    int verbatim;  /* > 0 inside the nested object: see VERBATIM below */
+    int unlike;    /* set when its text is not what DuckDB would print */
 } line;
 
 /* bytes that end the plain run of a string: the quote, the backslash, control bytes */
@@ -85,8 +88,10 @@ static void init_tables(void) {
 }
 
 static void blanks(line *l) {
+    const char *s = l->p;
     while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
         l->p++;
+    if (l->verbatim && l->p != s) l->unlike = 1;
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -118,6 +123,30 @@ static int string(line *l, span *out) {
     return 1;
 }
 
+/* VERBATIM. The SQL path writes `props` as DuckDB prints the parsed value: minified, numbers
+   in their shortest form. The fast path writes the line's own text; a line where the two
+   would differ is left to the other paths. A number in [s, end) (`dot`: after its '.', or
+   NULL) is printed as written unless it is -0 (printed 0), or a fraction that ends in a 0
+   other than x.0 (1.50 -> 1.5), has over 15 significant digits (rounded), or is below 1e-6
+   (printed with an exponent). (The same rules as events.PROPS_NOT_VERBATIM, exactly.) */
+static int printed_as_written(const char *s, const char *dot, const char *end) {
+    const char *digits = *s == '-' ? s + 1 : s;
+    if (dot == NULL) return !(digits != s && end - digits == 1 && *digits == '0'); /* -0 */
+    if (end - dot > 1 && end[-1] == '0') return 0;                                /* 1.50 */
+    if (dot - digits == 2 && *digits == '0') { /* 0.x: below 1e-6 with 6 zeros after the dot */
+        int zeros = 0;
+        while (dot + zeros < end && dot[zeros] == '0') zeros++;
+        if (zeros >= 6) return 0;
+    }
+    int significant = 0, leading = 1;
+    for (const char *c = digits; c < end; c++) {
+        if (*c == '.' || (leading && *c == '0')) continue;
+        leading = 0;
+        significant++;
+    }
+    return significant <= 15;
+}
+
 /* -?(0|[1-9][0-9]*)(\.[0-9]+)? : KIND_INT (up to 18 digits: an int64) or KIND_FLOAT */
 static int number(line *l, uint8_t *kind, span *out) {
     const char *s = l->p;
@@ -135,8 +164,9 @@ static int number(line *l, uint8_t *kind, span *out) {
         }
     }
     *kind = KIND_INT;
+    const char *dot = NULL;
     if (l->p < l->end && *l->p == '.') {
-        const char *dot = ++l->p;
+        dot = ++l->p;
         while (l->p < l->end && is_digit(*l->p)) l->p++;
         if (l->p == dot || l->p - dot > MAX_INT_DIGITS) return 0;
         *kind = KIND_FLOAT;
@@ -144,6 +174,7 @@ static int number(line *l, uint8_t *kind, span *out) {
     if (l->p < l->end && (*l->p == 'e' || *l->p == 'E')) return 0; /* an exponent: a doubt */
     out->start = s;
     out->len = (uint32_t)(l->p - s);
+    if (l->verbatim && !printed_as_written(s, dot, l->p)) l->unlike = 1;
     return 1;
 }
 
@@ -224,7 +255,10 @@ static int object(line *l, int depth, const keyset *keys, span *whole) {
         blanks(l);
         int slot = lookup(keys, &name);
         const keyset *inner = slot >= 0 && slot == l->nested_slot ? l->inner : NULL;
-        if (!value(l, depth, inner, &kind, &text)) return 0;
+        l->verbatim += inner != NULL;
+        int read = value(l, depth, inner, &kind, &text);
+        l->verbatim -= inner != NULL;
+        if (!read) return 0;
         if (slot >= 0) {
             if (l->kind[slot] != KIND_ABSENT) return 0; /* a tracked key twice */
             l->kind[slot] = kind;
@@ -400,8 +434,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         ok[k] = 0;
         if (utf8_ok[k] && off[0] >= 0 && off[1] >= off[0] && off[1] <= p->data.len) {
             memset(kind, 0, slots);
-            line l = {base + off[0], base + off[1], nested_slot, &top, &inner, kind, text};
-            ok[k] = (uint8_t)read_line(&l);
+            line l = {base + off[0], base + off[1], nested_slot, &top, &inner, kind, text, 0, 0};
+            ok[k] = (uint8_t)(read_line(&l) && !l.unlike);
         }
         for (int s = 0; s < slots; s++) {
             column *c = &columns[s];

@@ -660,8 +660,8 @@ def _scanned_events(
     )
     for key in _STRING_FIELDS:  # a number's or an object's text is the SQL's to write
         decided &= plain[kinds[plan.slot(key)] + 1]
+    # (the scanner doubts a props text DuckDB would print otherwise: PROPS_NOT_VERBATIM in C)
     decided &= kinds[plan.slot(tracking_plan.NESTED)] == tracking_plan.KIND_OBJECT
-    decided &= _verbatim(text[plan.slot(tracking_plan.NESTED)])
 
     def strings(key: str) -> pa.Array:  # the whole column: a string, else null
         at = plan.slot(key)
