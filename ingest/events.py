@@ -453,6 +453,8 @@ def _sql_check(
 ) -> tuple[pa.Table, pa.Table]:
     """(valid events with `_file_id`, rejects) of `table`'s lines by the SQL validator;
     `files` are the files whose ids the lines carry (ids from files[0].file_id on)."""
+    if not table.num_rows:  # (the query costs ~0.1 s, whatever its input)
+        return pa.Table.from_batches([], _ROWS_SCHEMA), pa.Table.from_batches([], REJECTS_SCHEMA)
     con, checked_sql, rows_sql = _checker(schema_dir)
     # DuckDB's optimizer spends ~0.5 s on the plan's long CASE whatever the input, and saves
     # less than that on the ~1 % of lines the fast path leaves (5,950 lines: 1.1 s with it,
@@ -835,26 +837,49 @@ def _spill_rows(spill: Path, name: str, rows: pa.Table) -> str:
     return keys
 
 
-def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts, fast_rejects) -> str:
-    """The lines the fast path left, all chunks at once, through the SQL validator: rejects
-    (with the fast path's, in file and line order) to quarantine, valid events spilled as
-    rows-slow.arrow (returns their keys file)."""
-    paths = sorted(spill.glob("slow-*.parquet"))
-    slow = pa.concat_tables([pq.read_table(p) for p in paths] or [lines.LINES_SCHEMA.empty_table()])
-    for path in paths:
-        path.unlink()
-    rows, rejects = _sql_check(slow.cast(lines.LINES_SCHEMA), files, schema_dir)
-    rejects = _sorted_rejects([*fast_rejects, scrub_rejects(rejects)])
-    del slow
+def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts, fast_rejects) -> list:
+    """The lines the fast paths left, all chunks at once, through the SQL validator (split
+    between the workers: the query's cost is mostly per line): rejects (with the fast paths',
+    in file and line order) to quarantine, valid events spilled as rows-slow-<k>.arrow
+    (returns their keys files)."""
+    paths = sorted(str(p) for p in spill.glob("slow-*.parquet"))
+    parts = max(1, min(lines.workers(), len(paths)))
+    groups = [[str(p) for p in group] for group in np.array_split(paths, parts)]
+    tasks = [(k, group, files, str(spill), schema_dir) for k, group in enumerate(groups)]
+    keys, sql_rejects = [], []
+    for rejects, keys_path, candidates in lines.run_chunks(_check_slow_part, tasks):
+        sql_rejects.append(rejects)
+        keys.append(keys_path)
+        for fid, n in candidates.items():
+            entry = counts.setdefault(fid, {})
+            entry["candidates"] = entry.get("candidates", 0) + n
+    rejects = _sorted_rejects([*fast_rejects, *sql_rejects])
     quarantine.reject_table(_quarantine_table(files, rejects, scrubbed=True))
-    for fid in rejects.column("file_id").to_pylist():
-        entry = counts.setdefault(fid, {})
-        entry["quarantined"] = entry.get("quarantined", 0) + 1
-    rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
-    for fid, n in zip(*np.unique(rows["_file_id"].to_numpy(), return_counts=True), strict=True):
+    ids = rejects["file_id"].to_numpy()
+    for fid, n in zip(*np.unique(ids, return_counts=True), strict=True):
         entry = counts.setdefault(int(fid), {})
-        entry["candidates"] = entry.get("candidates", 0) + int(n)
-    return _spill_rows(spill, "slow", rows)
+        entry["quarantined"] = entry.get("quarantined", 0) + int(n)
+    return keys
+
+
+def _check_slow_part(task) -> tuple[pa.Table, str, dict[int, int]]:
+    """A worker: some chunks' slow lines through the SQL validator: (their rejects, scrubbed;
+    the keys file of their valid events, spilled as rows-slow-<k>.arrow; events per file)."""
+    k, paths, files, spill, schema_dir = task
+    slow = pa.concat_tables(
+        [pq.read_table(p) for p in paths] or [pa.Table.from_batches([], lines.LINES_SCHEMA)]
+    )
+    for path in paths:
+        Path(path).unlink()
+    rows, rejects = _sql_check(slow.cast(lines.LINES_SCHEMA), files, schema_dir)
+    del slow
+    rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
+    ids = rows["_file_id"].to_numpy()
+    candidates = {int(f): int(n) for f, n in zip(*np.unique(ids, return_counts=True), strict=True)}
+    keys = _spill_rows(Path(spill), f"slow-{k}", rows)
+    rejects = scrub_rejects(rejects)
+    lines.release_memory()
+    return rejects, keys, candidates
 
 
 def _write_chunk(task) -> tuple[int, str | None, int]:
@@ -864,8 +889,11 @@ def _write_chunk(task) -> tuple[int, str | None, int]:
     path = Path(spill) / f"rows-{index:05d}.arrow"
     with pa.memory_map(str(path)) as source:
         rows = pa.ipc.open_file(source).read_all()
-    with pa.memory_map(str(Path(spill) / "rows-slow.arrow")) as source:
-        slow = pa.ipc.open_file(source).read_all()
+    slow = []
+    for part in sorted(Path(spill).glob("rows-slow-*.arrow")):
+        with pa.memory_map(str(part)) as source:
+            slow.append(pa.ipc.open_file(source).read_all())
+    slow = pa.concat_tables(slow) if slow else pa.Table.from_batches([], rows.schema)
     ids = slow["_file_id"]
     mine = pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id))
     # Not sorted again (a take of every column, ~1 us a line): the part holds the C scanner's
@@ -919,9 +947,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
                 counts.setdefault(fid, {}).update(entry)
             keys.append(chunk.keys)
         if files:
-            keys.append(
-                _check_slow_lines(spill, files, schema_dir, quarantine, counts, fast_rejects)
-            )
+            keys += _check_slow_lines(spill, files, schema_dir, quarantine, counts, fast_rejects)
         duplicates = _find_duplicates(keys, previous, spill, accepted)
         per_chunk: dict[int, list[int]] = {i: [] for i in range(len(chunks))}
         for fid, line_no in duplicates:
