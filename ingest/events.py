@@ -358,6 +358,7 @@ os.register_at_fork(after_in_child=_forget_connection)
 
 _FAST: dict[str, tracking_plan.FastPlan | None] = {}
 _ROWS_SCHEMA = pa.schema([*SCHEMA, pa.field("_file_id", pa.int32())])
+_SPILL_SCHEMA = pa.schema([*_ROWS_SCHEMA, pa.field("_keep", pa.bool_())])
 REJECTS_SCHEMA = pa.schema(
     [
         ("file_id", pa.int32()),
@@ -393,9 +394,9 @@ def _column_plan(schema_dir: Path | None) -> tracking_plan.ColumnPlan | None:
 def _fast_paths(
     table: pa.Table, files: list[lines.SourceFile], schema_dir: Path | None
 ) -> tuple[pa.Table, pa.Array, pa.Table] | None:
-    """(valid events, which lines were decided, rejects: bots, too late) by the fast paths:
-    the C scanner where it is built, then msgspec on the lines it left; None when the plan
-    maps to neither. The lines left after both are the SQL validator's."""
+    """(events with `_keep`, which lines were decided, rejects: bots, too late) by the fast
+    paths (see _judged): the C scanner where it is built, then msgspec on the lines it left;
+    None when the plan maps to neither. The lines left after both are the SQL validator's."""
     columns = _column_plan(schema_dir) if _EVENTS_SCANNER is not None else None
     plan = _fast_plan(schema_dir)
     if columns is None:
@@ -435,7 +436,7 @@ def check_chunk_lines(
         slow = table.filter(pc.invert(taken))
     rows, rejects = _sql_check(slow, files, schema_dir)
     if fast_rows is not None:
-        rows = _merge(fast_rows, rows)
+        rows = _merge(_kept(fast_rows), rows)
         rejects = _sorted_rejects([fast_rejects, rejects])
     return rows, rejects
 
@@ -487,8 +488,8 @@ def _merge(first: pa.Table, second: pa.Table) -> pa.Table:
 def _fast_events(
     table: pa.Table, files: list[lines.SourceFile], plan: tracking_plan.FastPlan
 ) -> tuple[pa.Table, pa.Array, pa.Table]:
-    """(valid events, which lines the fast path decided, its rejects: bots, too late), by
-    msgspec's decoders of the plan."""
+    """(events with `_keep`, which lines the fast path decided, its rejects: bots, too late),
+    by msgspec's decoders of the plan (see _judged)."""
     # bytes, not str: msgspec reads them as they are; a line that is not UTF-8 is b"" (refused)
     texts = table["line"].cast(pa.large_binary()).to_pylist()
     for k in np.flatnonzero(~table["utf8_ok"].to_numpy()):
@@ -568,8 +569,10 @@ _STRING_FIELDS = tuple(
 
 
 def _judged(table, files, index, decided, event, strings, times, props_text):
-    """(valid events, which lines were decided, rejects: bots, too late) of the lines at
-    `index` that meet their schema where `decided` (the others are left to the SQL path)."""
+    """(events, which lines were decided, rejects: bots, too late) of the lines at `index`
+    that meet their schema where `decided` (the others are left to the SQL path). The events
+    are one row per line at `index`, `_keep` saying which are valid: the rows are filtered
+    once, with the duplicates, when they are written (_write_chunk), not here as well."""
     client, sent, server = times
     # The schema is met: what is left to decide is bot, then too late (the SQL's order).
     bot = pc.fill_null(matches(strings["ua"], BOT_UA_PATTERN, repetitive=True), False)
@@ -577,40 +580,44 @@ def _judged(table, files, index, decided, event, strings, times, props_text):
     late = decided & ~bot & (sent - client > LATE_WINDOW_MS)
     good = decided & ~bot & ~late
     rejects = _fast_rejects(table, index, bot, late, strings["ua"], sent - client)
-    keep = pa.array(good)
-    decided_index = index[decided]
-    index = index[good]
-    file_id = table["file_id"].combine_chunks().take(pa.array(index))
+    taken = np.zeros(table.num_rows, dtype=bool)
+    taken[index[decided]] = True
+    where = pa.array(index)
+    file_id = table["file_id"].combine_chunks().take(where)
     file_index = pc.subtract(file_id, pa.scalar(files[0].file_id, pa.int32()))
-    client, sent, server = client[good], sent[good], server[good]
+    client, sent, server = (np.where(good, t, 0) for t in (client, sent, server))
     event_ms = client + server - sent + SHANGHAI_OFFSET_MS
     rows = {
-        "event_id": strings["event_id"].filter(keep),
-        "event": event.filter(keep),
+        "event_id": strings["event_id"],
+        "event": event,
         "event_at": pa.array(event_ms, pa.int64()).cast(pa.timestamp("ms")),
         "event_dt": pa.array(np.floor_divide(event_ms, 86_400_000).astype(np.int32), pa.date32()),
         "received_at": pa.array(server + SHANGHAI_OFFSET_MS, pa.int64()).cast(pa.timestamp("ms")),
-        "platform": strings["platform"].filter(keep),
-        "app_version": strings["app_version"].filter(keep),
-        "device_id": strings["device_id"].filter(keep),
-        "user_id": strings["user_id"].filter(keep),
+        "platform": strings["platform"],
+        "app_version": strings["app_version"],
+        "device_id": strings["device_id"],
+        "user_id": strings["user_id"],
         "client_ts": pa.array(client),
         "sent_ts": pa.array(sent),
         "server_ts": pa.array(server),
         "clock_skew_ms": pa.array(sent - server),
-        "page": _scrubbed(strings["page"].filter(keep), repetitive=True),
-        "referrer": _scrubbed(strings["referrer"].filter(keep), repetitive=True),
-        "ip": strings["ip"].filter(keep),
-        "ua": strings["ua"].filter(keep),
-        "props": _scrubbed(props_text.filter(keep)),
+        "page": _scrubbed(strings["page"], repetitive=True),
+        "referrer": _scrubbed(strings["referrer"], repetitive=True),
+        "ip": strings["ip"],
+        "ua": strings["ua"],
+        "props": _scrubbed(props_text),
         "collector": pa.array([Path(f.relative).parts[1] for f in files]).take(file_index),
         "file": pa.array([f.relative for f in files]).take(file_index),
-        "line_no": table["line_no"].combine_chunks().take(pa.array(index)),
+        "line_no": table["line_no"].combine_chunks().take(where),
         "_file_id": file_id,
+        "_keep": pa.array(good),
     }
-    taken = np.zeros(table.num_rows, dtype=bool)
-    taken[decided_index] = True
-    return pa.table(rows).cast(_ROWS_SCHEMA), pa.array(taken), rejects
+    return pa.table(rows).cast(_SPILL_SCHEMA), pa.array(taken), rejects
+
+
+def _kept(rows: pa.Table) -> pa.Table:
+    """The valid events among a fast path's rows (see _judged)."""
+    return rows.filter(rows["_keep"]).drop_columns(["_keep"])
 
 
 def _scanned_events(
@@ -800,7 +807,7 @@ def _check_chunk(task) -> lines.ChunkResult:
         rows, taken, rejects = decided
         slow = table.filter(pc.invert(taken))
     else:
-        rows, slow = _ROWS_SCHEMA.empty_table(), table
+        rows, slow = pa.Table.from_batches([], _SPILL_SCHEMA), table
     del table
     pq.write_table(slow, spill / f"slow-{index:05d}.parquet", compression="lz4")
     rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
@@ -808,10 +815,12 @@ def _check_chunk(task) -> lines.ChunkResult:
     result = lines.ChunkResult(
         index, files, rejects=None if rejects is None else scrub_rejects(rejects)
     )
-    for fid, n in zip(*np.unique(rows["_file_id"].to_numpy(), return_counts=True), strict=True):
+    keep = rows["_keep"].to_numpy(zero_copy_only=False)
+    ids = rows["_file_id"].to_numpy()[keep]
+    for fid, n in zip(*np.unique(ids, return_counts=True), strict=True):
         result.counts.setdefault(int(fid), {})["candidates"] = int(n)
     result.keys = _spill_rows(spill, f"{index:05d}", rows)
-    result.rows = rows.num_rows
+    result.rows = int(keep.sum())
     for f in files:
         lines.copy_raw(f, "")
     del rows
@@ -820,12 +829,14 @@ def _check_chunk(task) -> lines.ChunkResult:
 
 
 def _spill_rows(spill: Path, name: str, rows: pa.Table) -> str:
-    """Rows to rows-<name>.arrow and their dedupe keys to keys-<name>.parquet (its path)."""
+    """Rows to rows-<name>.arrow and the dedupe keys of those to keep (all of them without a
+    `_keep` column) to keys-<name>.parquet (its path)."""
     keys = str(spill / f"keys-{name}.parquet")
+    kept = rows.select(["event_id", "server_ts", "_file_id", "line_no"])
+    if "_keep" in rows.column_names:
+        kept = kept.filter(rows["_keep"])
     pq.write_table(
-        rows.select(["event_id", "server_ts", "_file_id", "line_no"]).rename_columns(
-            ["event_id", "server_ts", "file_id", "line_no"]
-        ),
+        kept.rename_columns(["event_id", "server_ts", "file_id", "line_no"]),
         keys,
         # read once, by the dedupe query: plain (lz4 + dictionaries + statistics: 3x the time)
         compression="none",
@@ -893,20 +904,22 @@ def _write_chunk(task) -> tuple[int, str | None, int]:
     for part in sorted(Path(spill).glob("rows-slow-*.arrow")):
         with pa.memory_map(str(part)) as source:
             slow.append(pa.ipc.open_file(source).read_all())
-    slow = pa.concat_tables(slow) if slow else pa.Table.from_batches([], rows.schema)
+    slow = pa.concat_tables(slow) if slow else pa.Table.from_batches([], _ROWS_SCHEMA)
     ids = slow["_file_id"]
-    mine = pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id))
+    mine = slow.filter(pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id)))
+    mine = mine.append_column("_keep", pa.array(np.ones(mine.num_rows, dtype=bool)))
     # Not sorted again (a take of every column, ~1 us a line): the part holds the C scanner's
     # rows, then msgspec's, then the SQL validator's, each in file and line order; the same
-    # on every rerun.
-    rows = pa.concat_tables([rows, slow.filter(mine).cast(rows.schema)])
+    # on every rerun. One filter: the valid events (_keep) that are not duplicates.
+    rows = pa.concat_tables([rows, mine.cast(rows.schema)])
+    keep = rows["_keep"]
     if len(duplicates):
         key = pc.add(pc.multiply(rows["_file_id"].cast(pa.int64()), 1 << 32), rows["line_no"])
         dropped = pc.is_in(key, value_set=pa.array(duplicates, pa.int64()))
-        if pc.sum(dropped).as_py() != len(duplicates):
+        if pc.sum(pc.and_(dropped, keep)).as_py() != len(duplicates):
             raise RuntimeError(f"chunk {index}: duplicates do not match its rows")
-        rows = rows.filter(pc.invert(dropped))
-    rows = rows.drop_columns(["_file_id"])
+        keep = pc.and_(keep, pc.invert(dropped))
+    rows = rows.filter(keep).drop_columns(["_file_id", "_keep"])
     part = lines.write_part(Path(directory), index, rows, SCHEMA, DICTIONARY_COLUMNS)
     path.unlink()
     count = rows.num_rows
