@@ -15,7 +15,7 @@
    and anything that is not JSON. tests/ingest/test_events.py checks
    the result against the SQL validator line for line, on real and on randomly damaged lines.
 
-   scan(chunks, utf8_ok, envelope, nested, nested_slot) -> (ok, kinds, texts)
+   scan(chunks, utf8_ok, envelope, nested, nested_slot, cut_slot) -> (ok, kinds, texts, cut)
      chunks    list of (data, offsets, first, count), the lines in order (an Arrow large_string
                column's chunks: no copy to make them one): line k of a chunk is
                data[offsets[first + k] : offsets[first + k + 1]] (no newlines)
@@ -28,6 +28,8 @@
      kinds     bytes, S * n: KIND_* below (0: the key is absent)
      texts     list of S (data bytes, int32 offsets bytes of n + 1): a string's text between its
                quotes, a number's or a literal's text, an object's or an array's whole text
+     cut       bytes, n: 1 where slot `cut_slot` (-1: none) is a bare IPv4 address, written cut
+               to its /24 as ingest.pii.truncate_ips does (a.b.c.0)
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -330,6 +332,23 @@ static int keys_of(PyObject *tuple, key *out, int *count) {
     return 1;
 }
 
+/* ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ : a bare IPv4 address; *last is where its last number
+   starts (ingest.pii.truncate_ips writes it as 0, and so does the caller) */
+static int bare_ipv4(const span *t, Py_ssize_t *last) {
+    Py_ssize_t i = 0, n = t->len;
+    for (int part = 0; part < 4; part++) {
+        Py_ssize_t start = i;
+        while (i < n && is_digit(t->start[i]) && i - start < 3) i++;
+        if (i == start || (i < n && is_digit(t->start[i]))) return 0;
+        if (part < 3) {
+            if (i >= n || t->start[i] != '.') return 0;
+            i++;
+        }
+        *last = start;
+    }
+    return i == n;
+}
+
 typedef struct {
     char *data;
     Py_ssize_t used, size;
@@ -359,12 +378,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer utf8;
     PyObject *chunks, *top_names, *inner_names, *result = NULL;
     int nested_slot, slots = 0, failed = 0;
-    if (!PyArg_ParseTuple(args, "O!y*O!O!i", &PyList_Type, &chunks, &utf8, &PyTuple_Type,
-                          &top_names, &PyTuple_Type, &inner_names, &nested_slot))
+    int cut_slot;
+    if (!PyArg_ParseTuple(args, "O!y*O!O!ii", &PyList_Type, &chunks, &utf8, &PyTuple_Type,
+                          &top_names, &PyTuple_Type, &inner_names, &nested_slot, &cut_slot))
         return NULL;
     key top_keys[MAX_SLOTS], inner_keys[MAX_SLOTS];
     int ntop, ninner;
     PyObject *ok_bytes = NULL, *kinds_bytes = NULL, *ends[2 * MAX_SLOTS] = {NULL}, *texts = NULL;
+    PyObject *cut_bytes = NULL;
     column columns[2 * MAX_SLOTS];
     memset(columns, 0, sizeof columns);
     const Py_ssize_t nparts = PyList_GET_SIZE(chunks);
@@ -406,9 +427,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         goto done;
     }
     ok_bytes = PyBytes_FromStringAndSize(NULL, count);
+    cut_bytes = PyBytes_FromStringAndSize(NULL, count);
     kinds_bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)slots * count);
     texts = PyList_New(slots);
-    if (!ok_bytes || !kinds_bytes || !texts) goto done;
+    if (!ok_bytes || !cut_bytes || !kinds_bytes || !texts) goto done;
     for (int s = 0; s < slots; s++) {
         ends[s] = PyBytes_FromStringAndSize(NULL, (count + 1) * (Py_ssize_t)sizeof(int32_t));
         if (ends[s] == NULL) goto done;
@@ -416,6 +438,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         columns[s].ends[0] = 0;
     }
     uint8_t *ok = (uint8_t *)PyBytes_AS_STRING(ok_bytes);
+    uint8_t *cut = (uint8_t *)PyBytes_AS_STRING(cut_bytes);
     uint8_t *kinds = (uint8_t *)PyBytes_AS_STRING(kinds_bytes);
     memset(kinds, 0, (size_t)slots * count);
     int top_next = 0, inner_next = 0;
@@ -432,6 +455,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         const int64_t *off = (const int64_t *)p->offsets.buf + p->first + at;
         const char *base = p->data.buf;
         ok[k] = 0;
+        cut[k] = 0;
         if (utf8_ok[k] && off[0] >= 0 && off[1] >= off[0] && off[1] <= p->data.len) {
             memset(kind, 0, slots);
             line l = {base + off[0], base + off[1], nested_slot, &top, &inner, kind, text, 0, 0};
@@ -446,7 +470,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                     break;
                 }
                 memcpy(c->data + c->used, text[s].start, text[s].len);
-                c->used += text[s].len;
+                Py_ssize_t keep;
+                if (s == cut_slot && kind[s] == KIND_STRING && bare_ipv4(&text[s], &keep)) {
+                    c->data[c->used + keep] = '0'; /* a.b.c.d -> a.b.c.0 */
+                    c->used += keep + 1;
+                    cut[k] = 1;
+                } else {
+                    c->used += text[s].len;
+                }
             }
             c->ends[k + 1] = (int32_t)c->used; /* <= bytes: one slot's texts never overlap */
         }
@@ -464,13 +495,14 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (pair == NULL) goto done;
         PyList_SET_ITEM(texts, s, pair);
     }
-    result = PyTuple_Pack(3, ok_bytes, kinds_bytes, texts);
+    result = PyTuple_Pack(4, ok_bytes, kinds_bytes, texts, cut_bytes);
 done:
     for (int s = 0; s < slots; s++) {
         PyMem_RawFree(columns[s].data);
         Py_XDECREF(ends[s]);
     }
     Py_XDECREF(ok_bytes);
+    Py_XDECREF(cut_bytes);
     Py_XDECREF(kinds_bytes);
     Py_XDECREF(texts);
     for (Py_ssize_t i = 0; i < held; i++) {

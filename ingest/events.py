@@ -476,7 +476,9 @@ def _sql_check(
     }
     rows = con.execute(rows_sql, params).to_arrow_table()
     con.unregister("ev_checked")
-    return rows.rename_columns([*SCHEMA.names, "_file_id"]).cast(_ROWS_SCHEMA), rejects
+    rows = rows.rename_columns([*SCHEMA.names, "_file_id"]).cast(_ROWS_SCHEMA)
+    ip = rows.schema.get_field_index("ip")
+    return rows.set_column(ip, "ip", pii.truncate_ips(rows["ip"])), rejects
 
 
 def _merge(first: pa.Table, second: pa.Table) -> pa.Table:
@@ -568,11 +570,12 @@ _STRING_FIELDS = tuple(
 )
 
 
-def _judged(table, files, index, decided, event, strings, times, props_text):
+def _judged(table, files, index, decided, event, strings, times, props_text, ip_cut=None):
     """(events, which lines were decided, rejects: bots, too late) of the lines at `index`
     that meet their schema where `decided` (the others are left to the SQL path). The events
     are one row per line at `index`, `_keep` saying which are valid: the rows are filtered
-    once, with the duplicates, when they are written (_write_chunk), not here as well."""
+    once, with the duplicates, when they are written (_write_chunk), not here as well. The
+    valid events' IP addresses are cut to their network (but those `ip_cut` says are)."""
     client, sent, server = times
     # The schema is met: what is left to decide is bot, then too late (the SQL's order).
     bot = pc.fill_null(matches(strings["ua"], BOT_UA_PATTERN, repetitive=True), False)
@@ -603,7 +606,7 @@ def _judged(table, files, index, decided, event, strings, times, props_text):
         "clock_skew_ms": pa.array(sent - server),
         "page": _scrubbed(strings["page"], repetitive=True),
         "referrer": _scrubbed(strings["referrer"], repetitive=True),
-        "ip": strings["ip"],
+        "ip": _cut_ips(strings["ip"], good if ip_cut is None else good & ~ip_cut),
         "ua": strings["ua"],
         "props": _scrubbed(props_text),
         "collector": pa.array([Path(f.relative).parts[1] for f in files]).take(file_index),
@@ -613,6 +616,14 @@ def _judged(table, files, index, decided, event, strings, times, props_text):
         "_keep": pa.array(good),
     }
     return pa.table(rows).cast(_SPILL_SCHEMA), pa.array(taken), rejects
+
+
+def _cut_ips(ips: pa.Array, where: np.ndarray) -> pa.Array:
+    """`ips` with those `where` cut to their network (pii.truncate_ips)."""
+    if not where.any():
+        return ips
+    mask = pa.array(where)
+    return pc.replace_with_mask(ips, mask, pii.truncate_ips(ips.filter(mask)))
 
 
 def _kept(rows: pa.Table) -> pa.Table:
@@ -631,12 +642,13 @@ def _scanned_events(
     for chunk in table["line"].cast(pa.large_string()).chunks:
         _validity, offsets, data = chunk.buffers()
         chunks.append((data if data is not None else b"", offsets, chunk.offset, len(chunk)))
-    ok, kinds, texts = _EVENTS_SCANNER.scan(
+    ok, kinds, texts, cut = _EVENTS_SCANNER.scan(
         chunks,
         np.ascontiguousarray(utf8_ok),
         tuple(key.encode() for key in plan.envelope),
         tuple(key.encode() for key in plan.nested),
         plan.slot(tracking_plan.NESTED),
+        plan.slot("ip"),  # a bare IPv4 address comes back cut to its /24
     )
     slots = len(plan.envelope) + len(plan.nested)
     kinds = np.frombuffer(kinds, np.uint8).reshape(slots, n)
@@ -687,6 +699,7 @@ def _scanned_events(
         {key: strings(key) for key in _STRING_FIELDS},
         tuple(times),
         text[plan.slot(tracking_plan.NESTED)],
+        np.frombuffer(cut, np.bool_),
     )
 
 
@@ -810,7 +823,6 @@ def _check_chunk(task) -> lines.ChunkResult:
         rows, slow = pa.Table.from_batches([], _SPILL_SCHEMA), table
     del table
     pq.write_table(slow, spill / f"slow-{index:05d}.parquet", compression="lz4")
-    rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
     # the fast path's rejects (bots, too late: most of them) are scrubbed here, in parallel
     result = lines.ChunkResult(
         index, files, rejects=None if rejects is None else scrub_rejects(rejects)
@@ -884,7 +896,6 @@ def _check_slow_part(task) -> tuple[pa.Table, str, dict[int, int]]:
         Path(path).unlink()
     rows, rejects = _sql_check(slow.cast(lines.LINES_SCHEMA), files, schema_dir)
     del slow
-    rows = rows.set_column(rows.schema.get_field_index("ip"), "ip", pii.truncate_ips(rows["ip"]))
     ids = rows["_file_id"].to_numpy()
     candidates = {int(f): int(n) for f, n in zip(*np.unique(ids, return_counts=True), strict=True)}
     keys = _spill_rows(Path(spill), f"slow-{k}", rows)

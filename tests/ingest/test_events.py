@@ -404,14 +404,17 @@ def test_the_c_scanner_reads_each_kind_of_value_and_doubts_the_rest():
         b'{"z":' + b"[" * 40 + b"]" * 40 + b"}",  # nesting beyond MAX_DEPTH
         b'{"a":"x\tz"}',  # a control byte in a string
         b'{"g":{ }}',  # a blank inside props: DuckDB prints {}
+        b'{"a":"203.0.113.77","g":{}}',  # slot 0 is cut_slot: a bare IPv4 address is cut
+        b'{"a":"1.2.3.4.5","g":{}}',  # not one
     ]
     data = b"".join(texts)
     offsets = np.cumsum([0] + [len(t) for t in texts]).astype(np.int64)
     n = len(texts)
     top = (b"a", b"b", b"c", b"d", b"e", b"f", b"g")
     chunks = [(data, offsets, 0, 3), (b"", np.zeros(1, np.int64), 0, 0), (data, offsets, 3, n - 3)]
-    ok, kinds, columns = scanner.scan(chunks, np.ones(n, np.uint8), top, (b"i",), 6)
-    assert list(ok) == [1, 1] + [0] * (n - 2)
+    ok, kinds, columns, cut = scanner.scan(chunks, np.ones(n, np.uint8), top, (b"i",), 6, 0)
+    assert list(ok) == [1, 1] + [0] * (n - 4) + [1, 1]
+    assert list(cut) == [0] * (n - 2) + [1, 0]
     kinds = np.frombuffer(kinds, np.uint8).reshape(len(top) + 1, n)
     assert kinds[:, 0].tolist() == [6, 4, 5, 3, 2, 1, 7, 6]
     assert kinds[:, 1].tolist() == [6, 0, 0, 0, 0, 0, 7, 0]
@@ -432,9 +435,10 @@ def test_the_c_scanner_reads_each_kind_of_value_and_doubts_the_rest():
         b"j",
     ]
     assert (text(0, 1), text(6, 1)) == ("é".encode(), b"{}")
-    assert all(text(s, k) == b"" for s in range(8) for k in range(2, n))
+    assert all(text(s, k) == b"" for s in range(8) for k in range(2, n - 2))
+    assert (text(0, n - 2), text(0, n - 1)) == (b"203.0.113.0", b"1.2.3.4.5")
     not_utf8 = np.array([1, 0] + [1] * (n - 2), np.uint8)
-    assert list(scanner.scan(chunks, not_utf8, top, (b"i",), 6)[0])[:2] == [1, 0]
+    assert list(scanner.scan(chunks, not_utf8, top, (b"i",), 6, -1)[0])[:2] == [1, 0]
 
 
 def test_a_props_text_taken_as_written_is_what_duckdb_prints(fast_path):
@@ -475,8 +479,8 @@ def test_a_props_text_taken_as_written_is_what_duckdb_prints(fast_path):
         data = "".join(lines_).encode()
         offsets = np.cumsum([0] + [len(x.encode()) for x in lines_]).astype(np.int64)
         n = len(lines_)
-        ok, _kinds, _texts = built_scanner().scan(
-            [(data, offsets, 0, n)], np.ones(n, np.uint8), (b"g", b"a"), (b"i",), 0
+        ok, _kinds, _texts, _cut = built_scanner().scan(
+            [(data, offsets, 0, n)], np.ones(n, np.uint8), (b"g", b"a"), (b"i",), 0, -1
         )
         taken = np.frombuffer(ok, np.bool_)
         assert not (taken & ~same).any()
@@ -491,7 +495,7 @@ def test_the_c_scanner_refuses_buffers_it_would_overrun():
     offsets = np.array([0, 7, -5, 3], np.int64)  # a line that starts before the data
 
     def scan(chunks, utf8_ok=ok, nested_slot=0):
-        return scanner.scan(chunks, utf8_ok, (b"a",), (), nested_slot)
+        return scanner.scan(chunks, utf8_ok, (b"a",), (), nested_slot, -1)
 
     assert list(scan([(data, offsets, 0, 3)])[0]) == [1, 0, 0]
     with pytest.raises(ValueError, match="too short"):
