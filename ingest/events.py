@@ -962,7 +962,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         chunks = lines.plan_chunks(files)
         tasks = [(i, chunk, str(spill), schema_dir) for i, chunk in enumerate(chunks)]
         keys, owner, fast_rejects = [], {}, []
-        for chunk in lines.run_chunks(_check_chunk, tasks):
+        for chunk in lines.run_chunks(_check_chunk, tasks, keep_memory=True):
             fast_rejects.append(chunk.rejects)
             for f in chunk.files:
                 by_id[f.file_id] = f
@@ -982,7 +982,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
             (i, str(spill), chunk[0].file_id, chunk[-1].file_id, per_chunk[i], str(writer.tmp_dir))
             for i, chunk in enumerate(chunks)
         ]
-        for _index, part, rows in lines.run_chunks(_write_chunk, writes):
+        for _index, part, rows in lines.run_chunks(_write_chunk, writes, keep_memory=True):
             if part is not None:
                 writer.add_part(part, rows)
         shutil.rmtree(spill)
