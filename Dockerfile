@@ -30,12 +30,12 @@ RUN mkdir simulator ingest \
 
 COPY --chown=shifu:shifu . .
 # Installed in place (editable), as `make setup` does: the code runs from /opt/shifu, and the
-# nginx scanner (ingest/_nginx.c) is built next to its sources. A C compiler only for this
-# step, removed after it.
+# scanners (ingest/_nginx.c, ingest/_events.c) are built next to their sources. A C compiler
+# only for this step, removed after it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-deps -c requirements.lock -e . \
-    && python -c "import ingest._nginx" \
+    && python -c "import ingest._nginx, ingest._events" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 
