@@ -14,6 +14,7 @@ import pytest
 
 from ingest import events, lake, logs, pii, tracking_plan
 from tests.conftest import running_in_ci
+from tests.ingest.damage import damaged
 
 DAYS = [date(2026, 11, 1) + timedelta(days=k) for k in range(4)]
 DT = DAYS[0]
@@ -248,9 +249,6 @@ def _damaged_events(good: list[str], seed: int) -> list[str]:
     """Each line damaged at random: a byte replaced, dropped or doubled, or a JSON form the C
     scanner doubts or must read right (escapes, exponents, 1.0, long numbers, nesting, a key
     twice, blanks, a value of another type, a rule just broken)."""
-    import random
-
-    rng = random.Random(seed)
     swaps = [
         ('"props":{', '"props": {'),
         ('"props":{', '"props":{"extra":[1,{"a":[]}],'),
@@ -310,22 +308,7 @@ def _damaged_events(good: list[str], seed: int) -> list[str]:
         (":", "::"),
     ]
     alphabet = ['"', "\\", ",", ":", "{", "}", "[", "]", " ", "0", "e", "-", ".", "é", "\t"]
-    damaged = []
-    for text in good:
-        for _ in range(rng.choice([1, 1, 2])):
-            k = rng.randrange(len(text) + 1)
-            action = rng.randrange(5)
-            if action == 0:
-                text = text[:k] + rng.choice(alphabet) + text[k + 1 :]
-            elif action == 1:
-                text = text[:k] + text[k + 1 :]
-            elif action == 2:
-                text = text[:k] + text[k : k + 2] + text[k:]
-            else:
-                old, new = rng.choice(swaps)
-                text = text.replace(old, new, 1)
-        damaged.append(text)
-    return damaged
+    return damaged(good, seed, alphabet, swaps, swap_odds=2)
 
 
 @pytest.mark.parametrize("seed", [5, 6])

@@ -19,6 +19,7 @@ import pytest
 from ingest import lake, logs
 from simulator.nginx_log import GATEWAY, route
 from tests.conftest import running_in_ci
+from tests.ingest.damage import damaged
 
 ROOT = Path(__file__).resolve().parents[2]
 DT = date(2026, 11, 1)
@@ -284,11 +285,8 @@ def test_the_fast_path_and_the_sql_parser_agree_on_damaged_lines(traffic_sources
     """Lines in the common shape, each damaged at random (a byte replaced, dropped or doubled,
     an impossible date, a field emptied): whatever the fast path takes, it must parse as the
     SQL does, and leave every other line to it."""
-    import random
-
     from ingest import lines
 
-    rng = random.Random(11)
     files = logs.find_files(traffic_sources / "logs" / "nginx", DT, 1)
     good = lines.read_chunk(files)["line"].to_pylist()[:1500]
     assert len(good) == 1500
@@ -309,22 +307,8 @@ def test_the_fast_path_and_the_sql_parser_agree_on_damaged_lines(traffic_sources
         (".", ".."),
     ]
     alphabet = [" ", '"', "\\", "-", "?", "a", "0", "9", ".", "\t", "é", "[", "]", ":", "/"]
-    damaged = []
-    for text in good:
-        for _ in range(rng.choice([1, 1, 2])):
-            k = rng.randrange(len(text) + 1)
-            action = rng.randrange(4)
-            if action == 0:
-                text = text[:k] + rng.choice(alphabet) + text[k + 1 :]
-            elif action == 1:
-                text = text[:k] + text[k + 1 :]
-            elif action == 2:
-                text = text[:k] + text[k : k + 2] + text[k:]
-            else:
-                old, new = rng.choice(swaps)
-                text = text.replace(old, new, 1)
-        damaged.append(text)
-    lines_ = good[:300] + damaged + ["", " ", "-"]
+    broken = damaged(good, 11, alphabet, swaps)
+    lines_ = good[:300] + broken + ["", " ", "-"]
     files = [lines.SourceFile(0, Path("x"), "nginx/gw-01/access.log-2026110113")]
     table = lines.split_lines(("\n".join(lines_) + "\n").encode(), 0)
     fast_rows, fast_rejects = logs.parse_nginx(table, files, fast=True)
