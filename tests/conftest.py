@@ -91,6 +91,17 @@ def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
+def built(module, source: str):
+    """A C extension `make setup` builds from `source` (None where it is not built, as
+    without a C compiler): skipped on a laptop, a failure under CI."""
+    if module is None:
+        message = f"{source} is not built (`make setup` builds it with a C compiler)"
+        if running_in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return module
+
+
 def unavailable(what: str, reason: object) -> NoReturn:
     """Skip the test on a developer's machine; fail it under CI."""
     message = f"{what}: {reason}"

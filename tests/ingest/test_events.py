@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from ingest import events, lake, logs, pii, tracking_plan
-from tests.conftest import running_in_ci
+from tests.conftest import built
 from tests.ingest.damage import damaged
 
 DAYS = [date(2026, 11, 1) + timedelta(days=k) for k in range(4)]
@@ -212,14 +212,7 @@ def test_a_schema_keyword_the_compiler_lacks_fails_loudly():
 
 
 def built_scanner():
-    """ingest/_events.c's module; without a C compiler it is not built: skipped on a laptop, a
-    failure under CI."""
-    if events._EVENTS_SCANNER is None:
-        message = "ingest/_events.c is not built (`make setup` builds it with a C compiler)"
-        if running_in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return events._EVENTS_SCANNER
+    return built(events._EVENTS_SCANNER, "ingest/_events.c")
 
 
 @pytest.fixture(params=["c", "msgspec"])

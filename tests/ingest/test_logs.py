@@ -18,7 +18,7 @@ import pytest
 
 from ingest import lake, logs
 from simulator.nginx_log import GATEWAY, route
-from tests.conftest import running_in_ci
+from tests.conftest import built
 from tests.ingest.damage import damaged
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,14 +203,7 @@ def test_kill_9_mid_partition_then_rerun_gives_the_same_partition(
 
 
 def built_scanner():
-    """ingest/_nginx.c's module; without a C compiler it is not built: skipped on a laptop, a
-    failure under CI."""
-    if logs._SCANNER is None:
-        message = "ingest/_nginx.c is not built (`make setup` builds it with a C compiler)"
-        if running_in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return logs._SCANNER
+    return built(logs._SCANNER, "ingest/_nginx.c")
 
 
 def test_the_c_scanner_refuses_buffers_it_would_overrun():
