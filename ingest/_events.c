@@ -188,6 +188,37 @@ static int literal(line *l, const char *word, Py_ssize_t len) {
 
 static int object(line *l, int depth, const keyset *keys, span *whole);
 
+/* past a container's opening byte and the blanks after it: 1 when it closes at once (`whole`
+   is then its text) */
+static int opened(line *l, char close, span *whole) {
+    whole->start = l->p++;
+    blanks(l);
+    if (l->p < l->end && *l->p == close) {
+        l->p++;
+        whole->len = (uint32_t)(l->p - whole->start);
+        return 1;
+    }
+    return 0;
+}
+
+enum { BAD, MORE, CLOSED };
+
+/* after an item of a container: `,` (MORE items), its closing byte (CLOSED: `whole` is then
+   its text) or anything else (BAD) */
+static int after_item(line *l, char close, span *whole) {
+    blanks(l);
+    if (l->p >= l->end) return BAD;
+    if (*l->p == close) {
+        l->p++;
+        whole->len = (uint32_t)(l->p - whole->start);
+        return CLOSED;
+    }
+    if (*l->p != ',') return BAD;
+    l->p++;
+    blanks(l);
+    return MORE;
+}
+
 static int array(line *l, int depth, span *whole);
 
 /* any JSON value: its kind and its text */
@@ -240,13 +271,7 @@ static int lookup(const keyset *keys, const span *name) {
 /* {...}: the values of `keys` (NULL: none tracked) are written to their slots */
 static int object(line *l, int depth, const keyset *keys, span *whole) {
     if (depth > MAX_DEPTH) return 0;
-    whole->start = l->p++;
-    blanks(l);
-    if (l->p < l->end && *l->p == '}') {
-        l->p++;
-        whole->len = (uint32_t)(l->p - whole->start);
-        return 1;
-    }
+    if (opened(l, '}', whole)) return 1;
     for (;;) {
         span name, text;
         uint8_t kind;
@@ -266,42 +291,20 @@ static int object(line *l, int depth, const keyset *keys, span *whole) {
             l->kind[slot] = kind;
             l->text[slot] = text;
         }
-        blanks(l);
-        if (l->p >= l->end) return 0;
-        if (*l->p == '}') {
-            l->p++;
-            whole->len = (uint32_t)(l->p - whole->start);
-            return 1;
-        }
-        if (*l->p != ',') return 0;
-        l->p++;
-        blanks(l);
+        int next = after_item(l, '}', whole);
+        if (next != MORE) return next == CLOSED;
     }
 }
 
 static int array(line *l, int depth, span *whole) {
     if (depth > MAX_DEPTH) return 0;
-    whole->start = l->p++;
-    blanks(l);
-    if (l->p < l->end && *l->p == ']') {
-        l->p++;
-        whole->len = (uint32_t)(l->p - whole->start);
-        return 1;
-    }
+    if (opened(l, ']', whole)) return 1;
     for (;;) {
         span text;
         uint8_t kind;
         if (!value(l, depth, NULL, &kind, &text)) return 0;
-        blanks(l);
-        if (l->p >= l->end) return 0;
-        if (*l->p == ']') {
-            l->p++;
-            whole->len = (uint32_t)(l->p - whole->start);
-            return 1;
-        }
-        if (*l->p != ',') return 0;
-        l->p++;
-        blanks(l);
+        int next = after_item(l, ']', whole);
+        if (next != MORE) return next == CLOSED;
     }
 }
 
