@@ -130,7 +130,9 @@ static int string(line *l, span *out) {
    would differ is left to the other paths. A number in [s, end) (`dot`: after its '.', or
    NULL) is printed as written unless it is -0 (printed 0), or a fraction that ends in a 0
    other than x.0 (1.50 -> 1.5), has over 15 significant digits (rounded), or is below 1e-6
-   (printed with an exponent). (The same rules as events.PROPS_NOT_VERBATIM, exactly.) */
+   (printed with an exponent). (events.PROPS_NOT_VERBATIM is the msgspec path's version, a
+   regex: cautious, it may also match inside a string.) tests/ingest/test_events.py checks
+   both against DuckDB's printing. */
 static int printed_as_written(const char *s, const char *dot, const char *end) {
     const char *digits = *s == '-' ? s + 1 : s;
     if (dot == NULL) return !(digits != s && end - digits == 1 && *digits == '0'); /* -0 */
