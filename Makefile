@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 
 # Setup reruns only when pyproject.toml, requirements.lock or a C source (built in place) change:
 # the stamp is named after them.
-SETUP_HASH := $(shell cat pyproject.toml requirements.lock ingest/*.c | sha256sum | cut -c1-16)
+SETUP_HASH := $(shell cat pyproject.toml requirements.lock ingest/*.c ingest/*.h | sha256sum | cut -c1-16)
 SETUP_STAMP := $(VENV)/.setup-$(SETUP_HASH)
 
 .PHONY: help setup demo test services lint format compose-check bench lock clean distclean

@@ -35,6 +35,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "_ipv4.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -337,23 +339,6 @@ static int keys_of(PyObject *tuple, key *out, int *count) {
     return 1;
 }
 
-/* ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ : a bare IPv4 address; *last is where its last number
-   starts (ingest.pii.truncate_ips writes it as 0, and so does the caller) */
-static int bare_ipv4(const span *t, Py_ssize_t *last) {
-    Py_ssize_t i = 0, n = t->len;
-    for (int part = 0; part < 4; part++) {
-        Py_ssize_t start = i;
-        while (i < n && is_digit(t->start[i]) && i - start < 3) i++;
-        if (i == start || (i < n && is_digit(t->start[i]))) return 0;
-        if (part < 3) {
-            if (i >= n || t->start[i] != '.') return 0;
-            i++;
-        }
-        *last = start;
-    }
-    return i == n;
-}
-
 typedef struct {
     char *data;
     Py_ssize_t used, size;
@@ -476,7 +461,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 }
                 memcpy(c->data + c->used, text[s].start, text[s].len);
                 Py_ssize_t keep;
-                if (s == cut_slot && kind[s] == KIND_STRING && bare_ipv4(&text[s], &keep)) {
+                if (s == cut_slot && kind[s] == KIND_STRING &&
+                    bare_ipv4_at(text[s].start, text[s].len, &keep)) {
                     c->data[c->used + keep] = '0'; /* a.b.c.d -> a.b.c.0 */
                     c->used += keep + 1;
                     cut[k] = 1;

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_ipv4.h"
+
 enum { ADDR, USER, METHOD, PATH, QUERY, PROTOCOL, REFERER, UA, REQUEST_ID, NSTR };
 enum {
     INDEX, MICROS, STATUS, BODY, BODY_OK, RT, RT_OK, URT, URT_OK, HAS_QUERY,
@@ -251,21 +253,11 @@ static int parse_line(const char *line, Py_ssize_t length, piece *text, int64_t 
 
 static int is_dash(const piece *p) { return p->len == 1 && p->start[0] == '-'; }
 
-/* ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ; then its last number is shortened to one digit (the caller
+/* a bare IPv4 address (_ipv4.h); then its last number is shortened to one digit (the caller
    writes it as 0): the text's length changes, so the piece is shortened here */
 static int bare_ipv4(piece *p) {
-    Py_ssize_t i = 0, last = 0;
-    for (int part = 0; part < 4; part++) {
-        Py_ssize_t start = i;
-        while (i < p->len && is_digit(p->start[i]) && i - start < 3) i++;
-        if (i == start || (i < p->len && is_digit(p->start[i]))) return 0;
-        if (part < 3) {
-            if (i >= p->len || p->start[i] != '.') return 0;
-            i++;
-        }
-        last = start;
-    }
-    if (i != p->len) return 0;
+    Py_ssize_t last;
+    if (!bare_ipv4_at(p->start, p->len, &last)) return 0;
     p->len = last + 1;
     return 1;
 }
