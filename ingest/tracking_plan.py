@@ -284,13 +284,20 @@ def compile_fast(plan: dict[str, dict]) -> FastPlan | None:
     return FastPlan(decoder, props, tags, patterns, quoted)
 
 
-def _event_structs(name: str, schema: dict) -> tuple[type, type]:
+def _envelope_of(name: str, schema: dict) -> dict:
+    """The schema's top-level properties, if they are envelope fields only and `event` is
+    this event's name (what both fast paths require), else UnsupportedSchema."""
     properties = schema.get("properties", {})
-    required = set(schema.get("required", ()))
     if set(properties) - set(ENVELOPE_ORDER) - {"event"} or properties.get("event") != {
         "const": name
     }:
         raise UnsupportedSchema(name)
+    return properties
+
+
+def _event_structs(name: str, schema: dict) -> tuple[type, type]:
+    properties = _envelope_of(name, schema)
+    required = set(schema.get("required", ()))
     fields = []
     for key in ENVELOPE_ORDER:
         if key == "props":
@@ -451,11 +458,9 @@ def compile_columns(plan: dict[str, dict]) -> ColumnPlan | None:
 
 def _column_rules(name: str, schema: dict) -> list[tuple[tuple[str, ...], str, object]]:
     """(path, test, arg) of every check of one event's schema (see ColumnRule)."""
-    properties = schema.get("properties", {})
+    properties = _envelope_of(name, schema)
     if (
-        set(properties) - set(ENVELOPE_ORDER) - {"event"}
-        or properties.get("event") != {"const": name}
-        or set(schema) - ANNOTATIONS - {"type", "required", "properties", "additionalProperties"}
+        set(schema) - ANNOTATIONS - {"type", "required", "properties", "additionalProperties"}
         or schema.get("type", "object") != "object"
         or schema.get("additionalProperties", True) is not True
     ):
