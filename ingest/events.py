@@ -606,7 +606,7 @@ def _judged(table, files, index, decided, event, strings, times, props_text, ip_
         "clock_skew_ms": pa.array(sent - server),
         "page": _scrubbed(strings["page"], repetitive=True),
         "referrer": _scrubbed(strings["referrer"], repetitive=True),
-        "ip": _cut_ips(strings["ip"], good if ip_cut is None else good & ~ip_cut),
+        "ip": pii.truncate_ips_where(strings["ip"], good if ip_cut is None else good & ~ip_cut),
         "ua": strings["ua"],
         "props": _scrubbed(props_text),
         "collector": pa.array([Path(f.relative).parts[1] for f in files]).take(file_index),
@@ -616,14 +616,6 @@ def _judged(table, files, index, decided, event, strings, times, props_text, ip_
         "_keep": pa.array(good),
     }
     return pa.table(rows).cast(_SPILL_SCHEMA), pa.array(taken), rejects
-
-
-def _cut_ips(ips: pa.Array, where: np.ndarray) -> pa.Array:
-    """`ips` with those `where` cut to their network (pii.truncate_ips)."""
-    if not where.any():
-        return ips
-    mask = pa.array(where)
-    return pc.replace_with_mask(ips, mask, pii.truncate_ips(ips.filter(mask)))
 
 
 def _kept(rows: pa.Table) -> pa.Table:

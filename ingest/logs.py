@@ -743,12 +743,8 @@ def _nginx_scanned(table: pa.Table, files: list[lines.SourceFile]) -> tuple[pa.T
         for name, (chars, offs) in zip(_STRINGS, strings, strict=True)
     }
     del strings
-    address = text["remote_addr"]
-    if not addr_cut.all():  # IPv6 and anything else: the general rules, on those rows only
-        other = pa.array(~addr_cut)
-        address = pc.replace_with_mask(address, other, pii.truncate_ips(address.filter(other)))
-    fields = {
-        "remote_addr": address,
+    fields = {  # remote_addr: IPv6 and anything else by the general rules, on those rows only
+        "remote_addr": pii.truncate_ips_where(text["remote_addr"], ~addr_cut),
         "remote_user": text["remote_user"],
         "requested_at": pa.array(micros, pa.int64()).cast(pa.timestamp("us")),
         "method": text["method"],

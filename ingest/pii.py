@@ -51,6 +51,7 @@ import secrets
 import sys
 from functools import lru_cache
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -324,6 +325,15 @@ def truncate_ips(values: pa.Array | pa.ChunkedArray) -> pa.Array:
         return cut
     other = pc.invert(plain)
     return pc.replace_with_mask(cut, other, _truncate_ips(values.filter(other)))
+
+
+def truncate_ips_where(values: pa.Array, where: np.ndarray) -> pa.Array:
+    """`values` with those `where` says cut by truncate_ips, the others as they are (a scanner
+    wrote them cut already, or they are not kept)."""
+    if not where.any():
+        return values
+    mask = pa.array(where)
+    return pc.replace_with_mask(values, mask, truncate_ips(values.filter(mask)))
 
 
 def _truncate_ips(values: pa.Array) -> pa.Array:
