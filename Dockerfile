@@ -30,12 +30,12 @@ RUN mkdir simulator ingest \
 
 COPY --chown=shifu:shifu . .
 # Installed in place (editable), as `make setup` does: the code runs from /opt/shifu, and the
-# scanners (ingest/_nginx.c, ingest/_events.c) are built next to their sources. A C compiler
-# only for this step, removed after it.
+# C modules (ingest/_nginx.c, ingest/_events.c, ingest/_dedupe.c) are built next to their
+# sources. A C compiler only for this step, removed after it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-deps -c requirements.lock -e . \
-    && python -c "import ingest._nginx, ingest._events" \
+    && python -c "import ingest._nginx, ingest._events, ingest._dedupe" \
     && apt-get purge -y --auto-remove gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 

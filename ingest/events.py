@@ -47,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingest import extensions, lake, lines, pii, tracking_plan
+from ingest import dedupe, extensions, lake, lines, pii, tracking_plan
 from ingest.logs import (
     StreamResult,
     _bitmap,
@@ -67,10 +67,8 @@ SHANGHAI_OFFSET_MS = 8 * 3_600_000
 # epoch ms beyond year 30000 either way: a schema_violation (no overflow in the event time)
 _MAX_TS = 10**15
 OPTIMIZE_ABOVE_LINES = 200_000  # the SQL validator's plan is optimised above this (_sql_check)
-DEDUPE_MEMORY = "256MB"  # the day's keys are O(events); DuckDB spills beyond this
 SPILL = "_spill"  # inside the partition's temporary directory, removed before the commit
-# (uncompressed spills were no faster in all: cheaper to read, dearer to write, 3x the disk)
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+SLOW_BATCH_LINES = 100_000  # a worker's lines left to the SQL validator, checked at the latest
 # Crawler user agents (the same rule the tracking plan documents for the warehouse).
 BOT_UA_PATTERN = (
     r"(?i)(bot|spider|crawl|headlesschrome|python-requests|curl/|go-http-client|scrapy|"
@@ -279,18 +277,6 @@ order by file_id, line_no
     return checked, rows
 
 
-DEDUPE_SQL = """
-create temp table ranked as
-select
-    file_id,
-    line_no,
-    event_id,
-    row_number() over (partition by event_id order by server_ts, file_id, line_no) > 1
-        or cast(event_id as uuid) in (select event_id from seen) as dropped
-from read_parquet($keys)
-"""
-
-
 def find_files(source_dir: Path, dt: date) -> list[lines.SourceFile]:
     """Batches that arrived on `dt`: events/<collector>/<dt>/<HH>/*, in arrival-hour order."""
     root = source_dir / "events"
@@ -368,6 +354,7 @@ REJECTS_SCHEMA = pa.schema(
         ("raw", pa.string()),
     ]
 )
+_EMPTY_REJECTS = REJECTS_SCHEMA.empty_table()
 
 
 def _fast_plan(schema_dir: Path | None) -> tracking_plan.FastPlan | None:
@@ -455,7 +442,7 @@ def _sql_check(
     """(valid events with `_file_id`, rejects) of `table`'s lines by the SQL validator;
     `files` are the files whose ids the lines carry (ids from files[0].file_id on)."""
     if not table.num_rows:  # (the query costs ~0.1 s, whatever its input)
-        return pa.Table.from_batches([], _ROWS_SCHEMA), pa.Table.from_batches([], REJECTS_SCHEMA)
+        return _ROWS_SCHEMA.empty_table(), pa.Table.from_batches([], REJECTS_SCHEMA)
     con, checked_sql, rows_sql = _checker(schema_dir)
     # DuckDB's optimizer spends ~0.5 s on the plan's long CASE whatever the input, and saves
     # less than that on the ~1 % of lines the fast path leaves (5,950 lines: 1.1 s with it,
@@ -804,138 +791,154 @@ def _fast_rejects(table, index, bot, late, ua, lateness) -> pa.Table:
 
 
 def _check_chunk(task) -> lines.ChunkResult:
-    """Phase 1 (a worker): read a chunk, build the events the fast path accepts, spill them
-    and their keys; spill the other lines for the parent's SQL check."""
-    index, files, spill, schema_dir = task
-    spill = Path(spill)
+    """A worker: read a chunk, check its lines by the fast paths (keeping the lines they
+    leave for the SQL validator, _check_slow), claim its events' ids (_DAY), and write the
+    chunk it read before (_write_pending), kept until the next one has claimed.
+
+    A flush task (index None: one per worker, after every chunk) checks the worker's lines
+    left to the SQL (while other workers may still read), then writes its last chunk."""
+    index, files, schema_dir, directory = task
+    if index is None:
+        result = lines.ChunkResult(-1, [])
+        try:
+            result.rejects, result.valid = _check_slow(schema_dir)
+            _DAY.wait_claimed(_DAY.chunks - 2)  # every chunk (the last number is the SQL's)
+            _write_pending(result, directory)
+        finally:
+            _FLUSH[0].wait()  # so that every worker takes exactly one flush task
+        return result
     table = lines.read_chunk(files)
     decided = _fast_paths(table, files, schema_dir)
     rejects = None
     if decided is not None:
         rows, taken, rejects = decided
-        slow = table.filter(pc.invert(taken))
+        _SLOW.append(table.filter(pc.invert(taken)))
     else:
-        rows, slow = pa.Table.from_batches([], _SPILL_SCHEMA), table
+        rows = pa.Table.from_batches([], _SPILL_SCHEMA)
+        _SLOW.append(table)
     del table
-    pq.write_table(slow, spill / f"slow-{index:05d}.parquet", compression="lz4")
     # the fast path's rejects (bots, too late: most of them) are scrubbed here, in parallel
     result = lines.ChunkResult(
         index, files, rejects=None if rejects is None else scrub_rejects(rejects)
     )
-    keep = rows["_keep"].to_numpy(zero_copy_only=False)
-    ids = rows["_file_id"].to_numpy()[keep]
-    for fid, n in zip(*np.unique(ids, return_counts=True), strict=True):
-        result.counts.setdefault(int(fid), {})["candidates"] = int(n)
-    result.keys = _spill_rows(spill, f"{index:05d}", rows)
-    result.rows = int(keep.sum())
+    if sum(t.num_rows for t in _SLOW) > SLOW_BATCH_LINES:  # a bound on the memory they take
+        _check_slow_batch(schema_dir)
+    keys = _claim(index, rows)
     for f in files:
         lines.copy_raw(f, "")
-    del rows
+    if _PENDING:  # the chunk before is written once the one after it has claimed
+        _DAY.wait_claimed(_PENDING[0][0] + 1)
+        _write_pending(result, directory)
+    _PENDING.append((index, rows, keys))
     lines.release_memory()
     return result
 
 
-def _spill_rows(spill: Path, name: str, rows: pa.Table) -> str:
-    """Rows to rows-<name>.arrow and the dedupe keys of those to keep (all of them without a
-    `_keep` column) to keys-<name>.parquet (its path)."""
-    keys = str(spill / f"keys-{name}.parquet")
-    kept = rows.select(["event_id", "server_ts", "_file_id", "line_no"])
+def _check_slow_batch(schema_dir: Path | None) -> None:
+    """This worker's lines left to the SQL validator through it now, in one query (it costs
+    ~0.1 s whatever its input, and little per line): (their rejects, scrubbed; their valid
+    events) to _SLOW_DONE."""
+    slow = pa.concat_tables([t.cast(lines.LINES_SCHEMA) for t in _SLOW]) if _SLOW else None
+    _SLOW.clear()
+    if slow is not None and slow.num_rows:
+        rows, rejects = _sql_check(slow, _FILES, schema_dir)
+        _SLOW_DONE.append((scrub_rejects(rejects), rows))
+
+
+def _check_slow(schema_dir: Path | None) -> tuple[pa.Table | None, pa.Table]:
+    """All this worker's lines left to the SQL validator, checked: (their rejects, their
+    valid events)."""
+    _check_slow_batch(schema_dir)
+    rejects = [r for r, _ in _SLOW_DONE if r.num_rows]
+    valid = [v for _, v in _SLOW_DONE if v.num_rows]
+    _SLOW_DONE.clear()
+    return (
+        _sorted_rejects(rejects) if rejects else None,
+        pa.concat_tables(valid) if valid else _ROWS_SCHEMA.empty_table(),
+    )
+
+
+def _claim(index: int, rows: pa.Table) -> tuple:
+    """Claim as chunk `index` the ids of the valid events among the rows (those `_keep`
+    marks, all without it) that no earlier day accepted; (which rows, their keys)."""
     if "_keep" in rows.column_names:
-        kept = kept.filter(rows["_keep"])
-    pq.write_table(
-        kept.rename_columns(["event_id", "server_ts", "file_id", "line_no"]),
-        keys,
-        # read once, by the dedupe query: plain (lz4 + dictionaries + statistics: 3x the time)
-        compression="none",
-        use_dictionary=False,
-        write_statistics=False,
+        keep = rows["_keep"].to_numpy(zero_copy_only=False)
+        at = np.flatnonzero(keep)
+        valid = pa.array(keep)
+        event_ids, file_ids = rows["event_id"].filter(valid), rows["_file_id"].filter(valid)
+        line_nos, times = rows["line_no"].filter(valid), rows["server_ts"].filter(valid)
+    else:
+        at = np.arange(rows.num_rows)
+        event_ids, file_ids, line_nos = rows["event_id"], rows["_file_id"], rows["line_no"]
+        times = rows["server_ts"]
+    hi, lo = dedupe.uuid_keys(event_ids)
+    ref = dedupe.refs(file_ids.to_numpy(), line_nos.to_numpy())
+    fresh = ~_PREVIOUS[0].contains(hi, lo)
+    ts = times.to_numpy()
+    _DAY.claim(index, hi[fresh], lo[fresh], ts[fresh], ref[fresh])
+    return at, hi, lo, ref
+
+
+def _owned(index: int, rows: pa.Table, claimed: tuple, counts: dict) -> pa.Table:
+    """Chunk `index` is written: of its rows (their claim), the valid events that own their
+    id (the first received copies), without `_file_id` and `_keep`; counts each file's
+    candidates (valid events) and parsed (owners)."""
+    at, hi, lo, ref = claimed
+    owned = np.zeros(rows.num_rows, bool)
+    owned[at] = _DAY.seal(index, hi, lo, ref)
+    files = rows["_file_id"].to_numpy()
+    _count(counts, files[at], "candidates")
+    _count(counts, files[owned], "parsed")
+    return rows.filter(pa.array(owned)).drop_columns(
+        [c for c in ("_file_id", "_keep") if c in rows.column_names]
     )
-    with pa.ipc.new_file(spill / f"rows-{name}.arrow", rows.schema, options=_IPC_OPTIONS) as out:
-        out.write_table(rows)
-    return keys
 
 
-def _check_slow_lines(spill: Path, files, schema_dir, quarantine, counts, fast_rejects) -> list:
-    """The lines the fast paths left, all chunks at once, through the SQL validator (split
-    between the workers: the query's cost is mostly per line): rejects (with the fast paths',
-    in file and line order) to quarantine, valid events spilled as rows-slow-<k>.arrow
-    (returns their keys files)."""
-    paths = sorted(str(p) for p in spill.glob("slow-*.parquet"))
-    parts = max(1, min(lines.workers(), len(paths)))
-    groups = [[str(p) for p in group] for group in np.array_split(paths, parts)]
-    tasks = [(k, group, files, str(spill), schema_dir) for k, group in enumerate(groups)]
-    keys, sql_rejects = [], []
-    for rejects, keys_path, candidates in lines.run_chunks(_check_slow_part, tasks):
-        sql_rejects.append(rejects)
-        keys.append(keys_path)
-        for fid, n in candidates.items():
-            entry = counts.setdefault(fid, {})
-            entry["candidates"] = entry.get("candidates", 0) + n
-    rejects = _sorted_rejects([*fast_rejects, *sql_rejects])
-    quarantine.reject_table(_quarantine_table(files, rejects, scrubbed=True))
-    ids = rejects["file_id"].to_numpy()
-    for fid, n in zip(*np.unique(ids, return_counts=True), strict=True):
-        entry = counts.setdefault(int(fid), {})
-        entry["quarantined"] = entry.get("quarantined", 0) + int(n)
-    return keys
+def _write_pending(result: lines.ChunkResult, directory: str) -> None:
+    """Write this worker's pending chunk as its part (the rows that own their id)."""
+    if not _PENDING:
+        return
+    index, rows, claimed = _PENDING.pop()
+    rows = _owned(index, rows, claimed, result.counts)
+    result.part = lines.write_part(Path(directory), index, rows, SCHEMA, DICTIONARY_COLUMNS)
+    result.rows = rows.num_rows
 
 
-def _check_slow_part(task) -> tuple[pa.Table, str, dict[int, int]]:
-    """A worker: some chunks' slow lines through the SQL validator: (their rejects, scrubbed;
-    the keys file of their valid events, spilled as rows-slow-<k>.arrow; events per file)."""
-    k, paths, files, spill, schema_dir = task
-    slow = pa.concat_tables(
-        [pq.read_table(p) for p in paths] or [pa.Table.from_batches([], lines.LINES_SCHEMA)]
-    )
-    for path in paths:
-        Path(path).unlink()
-    rows, rejects = _sql_check(slow.cast(lines.LINES_SCHEMA), files, schema_dir)
-    del slow
-    ids = rows["_file_id"].to_numpy()
-    candidates = {int(f): int(n) for f, n in zip(*np.unique(ids, return_counts=True), strict=True)}
-    keys = _spill_rows(Path(spill), f"slow-{k}", rows)
-    rejects = scrub_rejects(rejects)
-    lines.release_memory()
-    return rejects, keys, candidates
+def _count(counts: dict[int, dict[str, int]], file_ids, key: str) -> None:
+    """Add the rows of each file (their file ids) to counts[file_id][key]."""
+    ids = file_ids.to_numpy() if hasattr(file_ids, "to_numpy") else np.asarray(file_ids)
+    if not len(ids):
+        return
+    first = int(ids.min())
+    for fid in np.flatnonzero(per_file := np.bincount(ids - first)):
+        entry = counts.setdefault(first + int(fid), {})
+        entry[key] = entry.get(key, 0) + int(per_file[fid])
 
 
-def _write_chunk(task) -> tuple[int, str | None, int]:
-    """Phase 2 (a worker): a chunk's events (fast and SQL-checked) minus its duplicates, as
-    its Parquet part."""
-    index, spill, first_id, last_id, duplicates, directory = task
-    path = Path(spill) / f"rows-{index:05d}.arrow"
-    with pa.memory_map(str(path)) as source:
-        rows = pa.ipc.open_file(source).read_all()
-    slow = []
-    for part in sorted(Path(spill).glob("rows-slow-*.arrow")):
-        with pa.memory_map(str(part)) as source:
-            slow.append(pa.ipc.open_file(source).read_all())
-    slow = pa.concat_tables(slow) if slow else pa.Table.from_batches([], _ROWS_SCHEMA)
-    ids = slow["_file_id"]
-    mine = slow.filter(pc.and_(pc.greater_equal(ids, first_id), pc.less_equal(ids, last_id)))
-    mine = mine.append_column("_keep", pa.array(np.ones(mine.num_rows, dtype=bool)))
-    # Not sorted again (a take of every column, ~1 us a line): the part holds the C scanner's
-    # rows, then msgspec's, then the SQL validator's, each in file and line order; the same
-    # on every rerun. One filter: the valid events (_keep) that are not duplicates.
-    rows = pa.concat_tables([rows, mine.cast(rows.schema)])
-    keep = rows["_keep"]
-    if len(duplicates):
-        key = pc.add(pc.multiply(rows["_file_id"].cast(pa.int64()), 1 << 32), rows["line_no"])
-        dropped = pc.is_in(key, value_set=pa.array(duplicates, pa.int64()))
-        if pc.sum(pc.and_(dropped, keep)).as_py() != len(duplicates):
-            raise RuntimeError(f"chunk {index}: duplicates do not match its rows")
-        keep = pc.and_(keep, pc.invert(dropped))
-    rows = rows.filter(keep).drop_columns(["_file_id", "_keep"])
-    part = lines.write_part(Path(directory), index, rows, SCHEMA, DICTIONARY_COLUMNS)
-    path.unlink()
-    count = rows.num_rows
-    del rows, slow
-    lines.release_memory()
-    return index, part, count
+def _merge_counts(counts: dict, more: dict) -> None:
+    for fid, entry in more.items():
+        mine = counts.setdefault(fid, {})
+        for key, n in entry.items():
+            mine[key] = mine.get(key, 0) + n
+
+
+# Set by ingest_events before the workers fork (they inherit them): the day's ids and their
+# owners, the earlier days' ids, and the barrier of the flush tasks. _PENDING: this process's
+# chunk read but not yet written (see _check_chunk).
+_DAY: dedupe.DayIds = None  # type: ignore[assignment]
+_PREVIOUS: list[dedupe.Previous] = []
+_FLUSH: list = []
+_PENDING: list = []
+# This process's lines left to the SQL validator, and the results of the batches checked
+# (see _check_slow).
+_SLOW: list[pa.Table] = []
+_SLOW_DONE: list[tuple[pa.Table, pa.Table]] = []
+_FILES: list[lines.SourceFile] = []  # the day's files (set with _DAY)
 
 
 def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) -> StreamResult:
     """Validate and land the tracking events that arrived on `dt`."""
+    global _DAY
     started, clock = lake.now_utc(), time.monotonic()
     _compiled(schema_dir)  # a broken tracking plan fails here, before any worker starts
     pii.salt()  # create this lake's salt (if it must be) before the workers start
@@ -951,40 +954,62 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         lake.PartitionWriter(path, schema=SCHEMA) as writer,
         lake.QuarantineWriter(QUARANTINE, dt) as quarantine,
     ):
-        spill = writer.tmp_dir / SPILL
+        spill = writer.tmp_dir / SPILL  # the id table (ingest.dedupe)
         spill.mkdir()
         _warm_up(files, schema_dir)
         chunks = lines.plan_chunks(files)
-        tasks = [(i, chunk, str(spill), schema_dir) for i, chunk in enumerate(chunks)]
-        keys, owner, fast_rejects = [], {}, []
+        # the SQL's valid events are the last "chunk"; ~1 event per 120 compressed bytes
+        expected = sum(f.path.stat().st_size for f in files) // 120
+        _DAY = dedupe.DayIds(spill, len(chunks) + 1, expected)
+        _PREVIOUS[:] = [dedupe.Previous(previous)]
+        flushes = max(1, lines.workers()) if chunks else 0
+        _FLUSH[:] = [_DAY.context.Barrier(flushes)] if flushes else []
+        for state in (_PENDING, _SLOW, _SLOW_DONE):
+            state.clear()
+        _FILES[:] = files
+        directory = str(writer.tmp_dir)
+        tasks = [(i, chunk, schema_dir, directory) for i, chunk in enumerate(chunks)]
+        tasks += [(None, None, schema_dir, directory)] * flushes
+        parts, rejects, valid = {}, [], []
         for chunk in lines.run_chunks(_check_chunk, tasks, keep_memory=True):
-            fast_rejects.append(chunk.rejects)
             for f in chunk.files:
                 by_id[f.file_id] = f
-                owner[f.file_id] = chunk.index
-            for fid, entry in chunk.counts.items():
-                counts.setdefault(fid, {}).update(entry)
-            keys.append(chunk.keys)
+            _merge_counts(counts, chunk.counts)
+            if chunk.part is not None:
+                parts[chunk.part] = chunk.rows
+            if chunk.rejects is not None:
+                rejects.append(chunk.rejects)
+            if chunk.valid is not None:
+                valid.append(chunk.valid)
         if files:
-            keys += _check_slow_lines(spill, files, schema_dir, quarantine, counts, fast_rejects)
-        duplicates = _find_duplicates(keys, previous, spill, accepted)
-        per_chunk: dict[int, list[int]] = {i: [] for i in range(len(chunks))}
-        for fid, line_no in duplicates:
-            per_chunk[owner[fid]].append((fid << 32) + line_no)
-            entry = counts.setdefault(fid, {})
-            entry["duplicates"] = entry.get("duplicates", 0) + 1
-        writes = [
-            (i, str(spill), chunk[0].file_id, chunk[-1].file_id, per_chunk[i], str(writer.tmp_dir))
-            for i, chunk in enumerate(chunks)
-        ]
-        for _index, part, rows in lines.run_chunks(_write_chunk, writes, keep_memory=True):
+            rejects = _sorted_rejects(rejects) if rejects else _EMPTY_REJECTS
+            quarantine.reject_table(_quarantine_table(files, rejects, scrubbed=True))
+            _count(counts, rejects["file_id"], "quarantined")
+            # the SQL validator's valid events (from every worker, in whatever order they
+            # finished): claimed last, written as the last part, in file and line order
+            valid = pa.concat_tables(valid) if valid else _ROWS_SCHEMA.empty_table()
+            valid = valid.take(
+                pc.sort_indices(valid, [("_file_id", "ascending"), ("line_no", "ascending")])
+            )
+            valid = _owned(len(chunks), valid, _claim(len(chunks), valid), counts)
+            part = lines.write_part(writer.tmp_dir, len(chunks), valid, SCHEMA, DICTIONARY_COLUMNS)
             if part is not None:
-                writer.add_part(part, rows)
+                parts[part] = valid.num_rows
+        _fix_parts(writer.tmp_dir, parts, _DAY.fixups(), files, counts)
+        ids = _DAY.accepted()
+        if len(ids[0]) != sum(parts.values()):
+            raise RuntimeError(f"{len(ids[0])} ids accepted but {sum(parts.values())} rows written")
+        accepted.parent.mkdir(parents=True, exist_ok=True)
+        dedupe.write_ids(accepted, *ids)
+        _DAY.close()
+        _PREVIOUS.clear()
+        for name in sorted(parts):
+            writer.add_part(name, parts[name])
         shutil.rmtree(spill)
         for f in files:
             entry = counts.setdefault(f.file_id, {})
-            entry.setdefault("duplicates", 0)
-            entry["parsed"] = entry.pop("candidates", 0) - entry["duplicates"]
+            entry["parsed"] = entry.get("parsed", 0)
+            entry["duplicates"] = entry.pop("candidates", 0) - entry["parsed"]
         result.files = _file_report([by_id[f.file_id] for f in files], counts)
         manifest = _manifest(SOURCE, STREAM, dt, started, result.files)
         manifest["rejected_count"] = quarantine.count
@@ -998,6 +1023,28 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
     lines.prune_raw_files("events", dt, _arrival_day)
     result.message = f"{manifest['duplicates_dropped']} duplicates dropped"
     return result
+
+
+def _fix_parts(directory: Path, parts: dict, fixups: dict, files, counts) -> None:
+    """Take out of the parts already written the rows a copy received earlier beat after
+    they were written (`fixups`: their refs by chunk; rare, see ingest.dedupe)."""
+    names = pa.array([f.relative for f in files])
+    for index, refs in sorted(fixups.items()):
+        name = f"part-{index:05d}.parquet"
+        rows = pq.read_table(directory / name)
+        file_ids = pc.index_in(rows["file"], value_set=names).to_numpy() + files[0].file_id
+        beaten = np.isin(dedupe.refs(file_ids, rows["line_no"].to_numpy()), refs)
+        if beaten.sum() != len(refs):
+            raise RuntimeError(f"{name}: {len(refs)} rows to take out, {beaten.sum()} found")
+        for fid, n in zip(*np.unique(file_ids[beaten], return_counts=True), strict=True):
+            counts[int(fid)]["parsed"] -= int(n)
+        rows = rows.filter(pa.array(~beaten))
+        (directory / name).unlink()
+        part = lines.write_part(directory, index, rows, SCHEMA, DICTIONARY_COLUMNS)
+        if part is None:
+            del parts[name]
+        else:
+            parts[name] = rows.num_rows
 
 
 def _arrival_day(path: Path) -> date | None:
@@ -1027,49 +1074,10 @@ def _warm_up(files: list[lines.SourceFile], schema_dir: Path | None) -> None:
     pii.truncate_ips(pa.array(["203.0.113.7", "2001:db8:1:2::1"]))
 
 
-def _find_duplicates(
-    keys: list[str], previous: list[str], spill: Path, accepted: Path
-) -> list[tuple[int, int]]:
-    """(file_id, line_no) of every accepted event that is not the first received; the ids of
-    the others (the events the partition keeps: the dedupe state of later days) are written,
-    sorted, to `accepted` (published after the partition's commit: _publish_accepted_ids)."""
-    con = extensions.connect()
-    con.execute(f"set memory_limit = '{DEDUPE_MEMORY}'")
-    con.execute(f"set temp_directory = '{_sql_path(spill / 'duckdb')}'")
-    if previous:
-        con.execute(
-            "create temp table seen as select event_id from read_parquet($files)",
-            {"files": previous},
-        )
-    else:
-        con.execute("create temp table seen (event_id uuid)")
-    if keys:
-        con.execute(DEDUPE_SQL, {"keys": keys})
-    else:
-        con.execute(
-            "create temp table ranked (file_id integer, line_no bigint, event_id varchar, "
-            "dropped boolean)"
-        )
-    found = con.execute(
-        "select file_id, line_no from ranked where dropped order by file_id, line_no"
-    ).fetchall()
-    accepted.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(
-        "copy (select cast(event_id as uuid) as event_id from ranked where not dropped "
-        f"order by event_id) to '{_sql_path(accepted)}' (format parquet, compression zstd)"
-    )
-    con.close()
-    return [(int(fid), int(line_no)) for fid, line_no in found]
-
-
 def _publish_accepted_ids(accepted: Path, dt: date) -> None:
-    """The ids accepted on dt (written by _find_duplicates) as the dedupe state of later
-    days, once the partition holding them is committed."""
+    """The ids accepted on dt (written by ingest_events) as the dedupe state of later days,
+    once the partition holding them is committed."""
     os.replace(accepted, state_dir() / f"dt={dt.isoformat()}.parquet")
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def check_lines(texts: list[str], schema_dir: Path | None = None) -> list[tuple[str | None, str]]:

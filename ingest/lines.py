@@ -229,7 +229,7 @@ class ChunkResult:
     rejects: pa.Table | None = None
     part: str | None = None
     rows: int = 0
-    keys: str | None = None  # events: the spill file of this chunk's accepted rows
+    valid: pa.Table | None = None  # events: the SQL validator's valid events (a flush task)
     # nginx: the lines left to the SQL (a spill file, parsed with every chunk's at the end) and
     # the files the chunk's fast rows show to be in the extended format
     slow: str | None = None

@@ -484,15 +484,28 @@ def test_the_c_scanner_refuses_buffers_it_would_overrun():
         scan([(data, offsets, 0, 1)], nested_slot=1)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("last", ["fast", "sql"])
+@pytest.mark.parametrize("table", ["c", "numpy"])
 def test_the_first_received_copy_wins_whatever_the_file_order(
-    traffic_sources, tmp_path, monkeypatch
+    traffic_sources, tmp_path, monkeypatch, workers, last, table
 ):
-    """Two collectors, one hour: the copy in the file that sorts LATER arrived first
-    (smaller server_ts) and is the one kept, even with every file in a chunk of its own."""
-    from ingest import lines
+    """Four collectors, one hour, every file a chunk of its own: the copy in the file that
+    sorts LAST arrived first (smallest server_ts) and is the one kept. The copies before it
+    are each written first (the chunks before it are written while it is read: with one
+    worker, deterministically) and taken out afterwards (ingest.dedupe's fixups): by a later
+    chunk's copy, and by the last one, read by the fast path or left to the SQL validator
+    (json.dumps's blanks). The same with the id table in C and in numpy, on 1 and 2 workers;
+    a rerun writes the same bytes."""
+    from ingest import dedupe, lines
 
+    if table == "c":
+        built(dedupe._C, "ingest/_dedupe.c")
+    else:
+        monkeypatch.setattr(dedupe, "_C", None)
     monkeypatch.setenv("SHIFU_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SHIFU_PII_SALT", "test-salt-not-a-secret-0123456789")
+    monkeypatch.setenv(lines.WORKERS_ENV, str(workers))
     monkeypatch.setattr(lines, "CHUNK_BYTES", 1)
     good = json.loads(
         gzip.decompress(next((traffic_sources / "events").rglob("*.gz")).read_bytes())
@@ -500,29 +513,55 @@ def test_the_first_received_copy_wins_whatever_the_file_order(
         .splitlines()[0]
     )
     day = date(2026, 11, 1)
-    first = {**good, "server_ts": good["server_ts"] + 5_000}
-    second = {**good, "server_ts": good["server_ts"]}
+    ts = good["server_ts"]
     other = {**good, "event_id": "00000000-0000-4000-8000-000000000001"}
-    for collector, line in (("c1", first), ("c2", second)):
+    batches = {
+        "c1": [other, {**good, "server_ts": ts + 5_000}],
+        "c2": [other],  # a copy received later: dropped when read
+        "c3": [{**good, "server_ts": ts + 2_000}],  # beats c1's, written by then
+        "c4": [{**good, "server_ts": ts}],  # the first received: beats c3's
+    }
+    for collector, events_ in batches.items():
         path = tmp_path / "src" / "events" / collector / day.isoformat() / "00" / "batch.ndjson"
         path.parent.mkdir(parents=True)
+        spaced = collector == "c4" and last == "sql"
+        separators = (", ", ": ") if spaced else (",", ":")
         path.write_text(
-            json.dumps(other if collector == "c1" else line)
-            + "\n"
-            + json.dumps(line if collector == "c1" else other)
-            + "\n"
+            "".join(
+                json.dumps(e, separators=separators, ensure_ascii=False) + "\n" for e in events_
+            )
         )
+    fixups = []
+    real_fixups = dedupe.DayIds.fixups
+    monkeypatch.setattr(
+        dedupe.DayIds, "fixups", lambda self: fixups.append(real_fixups(self)) or fixups[-1]
+    )
     result = events.ingest_events(tmp_path / "src", day)
+    if workers == 1:  # c1's copy taken out of its part; and c3's, when c4's is the SQL's
+        assert sum(map(len, fixups[0].values())) == (1 if last == "fast" else 2)
     path = lake.partition_path("events", "tracking", "events", day)
     kept = duckdb.sql(
         f"select file, line_no, server_ts from read_parquet('{path}/part-*.parquet') "
-        f"where event_id = '{good['event_id']}'"
+        f"order by event_id"
     ).fetchall()
-    assert kept == [("events/c2/2026-11-01/00/batch.ndjson", 1, second["server_ts"])]
+    assert kept == [
+        ("events/c1/2026-11-01/00/batch.ndjson", 1, ts),
+        ("events/c4/2026-11-01/00/batch.ndjson", 1, ts),
+    ]
     manifest = lake.read_manifest(path)
-    assert manifest["duplicates_dropped"] == 2  # the later copy and the repeated `other`
+    assert manifest["duplicates_dropped"] == 3
+    assert [f["duplicates"] for f in manifest["input_files"]] == [1, 1, 1, 0]
     assert result.rows == 2
-    assert len(manifest["files"]) == 2  # one part per chunk
+    # c1's part, rewritten without its copy; c4's (chunk 3), or the SQL validator's (4)
+    last_part = "part-00003.parquet" if last == "fast" else "part-00004.parquet"
+    assert [f["name"] for f in manifest["files"]] == ["part-00000.parquet", last_part]
+    state = events.state_dir() / f"dt={day}.parquet"
+    ids = duckdb.sql(f"select event_id::varchar from '{state}' order by 1").fetchall()
+    assert ids == sorted([(other["event_id"],), (good["event_id"],)])
+    if workers == 1 and table == "c":
+        before = {p.name: p.read_bytes() for p in [*path.glob("part-*"), state]}
+        events.ingest_events(tmp_path / "src", day)
+        assert {p.name: p.read_bytes() for p in [*path.glob("part-*"), state]} == before
 
 
 def test_ip_addresses_are_cut_to_their_network(ingested):
