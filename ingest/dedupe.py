@@ -195,6 +195,7 @@ class DayIds:
         self._claimed = context.RawArray("b", chunks)
         self._meta = context.RawArray("q", 3)  # generation, log2 of the slots, entries
         self._beaten = self.directory / "beaten.bin"
+        self._sealed_runs: dict[int, np.ndarray] | None = None  # the parent's, once all sealed
         self._map: tuple[int, mmap.mmap, tuple] | None = None
         bits = max(16, int(np.ceil(np.log2(max(1, expected) * 2))))
         self._create(0, bits)
@@ -300,11 +301,9 @@ class DayIds:
                 added, beaten = _C.claim(self._map[1], int(self._meta[1]), hi, lo, ts, ref)
                 self._meta[2] += added
                 beaten = np.frombuffer(beaten, np.int64)
-                if len(beaten):  # (a copy of this very chunk's, written with it)
-                    beaten = beaten[~np.isin(beaten, ref)]
             else:
                 beaten = self._claim_numpy(table, hi, lo, ts, ref)
-            if len(beaten):  # those already written are found by fixups()
+            if len(beaten):  # fixups() finds those written (sealed) before
                 with open(self._beaten, "ab") as handle:
                     handle.write(beaten.astype(np.int64).tobytes())
             self._claimed[chunk] = 1
@@ -353,18 +352,23 @@ class DayIds:
 
     def _runs(self) -> dict[int, np.ndarray]:
         """Each sealed chunk's owners: (high, low, ref) rows, sorted."""
-        return {int(p.stem.split("-")[1]): np.load(p) for p in self.directory.glob("owned-*.npy")}
+        if self._sealed_runs is None:
+            self._sealed_runs = {
+                int(p.stem.split("-")[1]): np.load(p) for p in self.directory.glob("owned-*.npy")
+            }
+        return self._sealed_runs
 
     def fixups(self) -> dict[int, np.ndarray]:
         """The rows written (sealed as owners) that a copy received earlier beat afterwards:
-        their refs, by chunk."""
+        their refs, by chunk. (A row beaten before its chunk was sealed is no owner then.)"""
         if not self._beaten.exists():
             return {}
         beaten = np.unique(np.fromfile(self._beaten, np.int64))
         found = {}
         for chunk, run in self._runs().items():
-            refs = run[:, 2].astype(np.int64)
-            hit = refs[np.isin(refs, beaten)]
+            refs = run[:, 2].view(np.int64)
+            at = np.minimum(np.searchsorted(beaten, refs), len(beaten) - 1)
+            hit = refs[beaten[at] == refs]
             if len(hit):
                 found[chunk] = hit
         return found
@@ -375,7 +379,7 @@ class DayIds:
         runs = self._runs()
         fixups = self.fixups()
         keys = [
-            run[~np.isin(run[:, 2].astype(np.int64), fixups[chunk])] if chunk in fixups else run
+            run[~np.isin(run[:, 2].view(np.int64), fixups[chunk])] if chunk in fixups else run
             for chunk, run in sorted(runs.items())
         ]
         keys = np.concatenate(keys) if keys else np.zeros((0, 3), np.uint64)

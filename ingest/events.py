@@ -119,6 +119,23 @@ DICTIONARY_COLUMNS = [
     "collector",
     "file",
 ]
+# min/max statistics where they can prune row groups: times, dates, low-cardinality texts
+# (not on ids, free texts, addresses: random, so every row group spans them all)
+STATISTICS_COLUMNS = [
+    "event",
+    "event_at",
+    "event_dt",
+    "received_at",
+    "platform",
+    "app_version",
+    "client_ts",
+    "sent_ts",
+    "server_ts",
+    "clock_skew_ms",
+    "collector",
+    "file",
+    "line_no",
+]
 SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -393,7 +410,7 @@ def _fast_paths(
     if plan is None or taken.all():
         return rows, pa.array(taken), rejects
     left = np.flatnonzero(~taken)
-    more_rows, more_taken, more_rejects = _fast_events(table.take(pa.array(left)), files, plan)
+    more_rows, more_taken, more_rejects = _fast_events(table.filter(pa.array(~taken)), files, plan)
     taken[left[more_taken.to_numpy(zero_copy_only=False)]] = True
     rejects = _sorted_rejects([rejects, more_rejects]) if more_rejects.num_rows else rejects
     # not sorted: the C scanner's rows, then msgspec's (see _write_chunk)
@@ -900,8 +917,12 @@ def _write_pending(result: lines.ChunkResult, directory: str) -> None:
         return
     index, rows, claimed = _PENDING.pop()
     rows = _owned(index, rows, claimed, result.counts)
-    result.part = lines.write_part(Path(directory), index, rows, SCHEMA, DICTIONARY_COLUMNS)
+    result.part = _write_part(Path(directory), index, rows)
     result.rows = rows.num_rows
+
+
+def _write_part(directory: Path, index: int, rows: pa.Table) -> str | None:
+    return lines.write_part(directory, index, rows, SCHEMA, DICTIONARY_COLUMNS, STATISTICS_COLUMNS)
 
 
 def _count(counts: dict[int, dict[str, int]], file_ids, key: str) -> None:
@@ -992,7 +1013,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
                 pc.sort_indices(valid, [("_file_id", "ascending"), ("line_no", "ascending")])
             )
             valid = _owned(len(chunks), valid, _claim(len(chunks), valid), counts)
-            part = lines.write_part(writer.tmp_dir, len(chunks), valid, SCHEMA, DICTIONARY_COLUMNS)
+            part = _write_part(writer.tmp_dir, len(chunks), valid)
             if part is not None:
                 parts[part] = valid.num_rows
         _fix_parts(writer.tmp_dir, parts, _DAY.fixups(), files, counts)
@@ -1040,7 +1061,7 @@ def _fix_parts(directory: Path, parts: dict, fixups: dict, files, counts) -> Non
             counts[int(fid)]["parsed"] -= int(n)
         rows = rows.filter(pa.array(~beaten))
         (directory / name).unlink()
-        part = lines.write_part(directory, index, rows, SCHEMA, DICTIONARY_COLUMNS)
+        part = _write_part(directory, index, rows)
         if part is None:
             del parts[name]
         else:
