@@ -196,6 +196,7 @@ class DayIds:
         self._meta = context.RawArray("q", 3)  # generation, log2 of the slots, entries
         self._beaten = self.directory / "beaten.bin"
         self._sealed_runs: dict[int, np.ndarray] | None = None  # the parent's, once all sealed
+        self._fixups: dict[int, np.ndarray] | None = None
         self._map: tuple[int, mmap.mmap, tuple] | None = None
         bits = max(16, int(np.ceil(np.log2(max(1, expected) * 2))))
         self._create(0, bits)
@@ -360,7 +361,13 @@ class DayIds:
 
     def fixups(self) -> dict[int, np.ndarray]:
         """The rows written (sealed as owners) that a copy received earlier beat afterwards:
-        their refs, by chunk. (A row beaten before its chunk was sealed is no owner then.)"""
+        their refs, by chunk. (A row beaten before its chunk was sealed is no owner then.)
+        For the parent, once every chunk is sealed (computed once)."""
+        if self._fixups is None:
+            self._fixups = self._find_fixups()
+        return self._fixups
+
+    def _find_fixups(self) -> dict[int, np.ndarray]:
         if not self._beaten.exists():
             return {}
         beaten = np.unique(np.fromfile(self._beaten, np.int64))
