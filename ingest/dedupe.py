@@ -33,6 +33,7 @@ try:  # built by `make setup` (ingest/_dedupe.c); without a C compiler, the same
 except ImportError:  # pragma: no cover - depends on the build
     _C = None
 
+WAIT_SECONDS = 900  # for another worker's chunk (DayIds.wait_claimed)
 EMPTY = 0  # a slot's `ref` is the owner's (file_id << 32 | line_no) + 1; 0: empty
 _HYPHENS = np.array([8, 13, 18, 23])
 _HEX_AT = np.setdiff1d(np.arange(36), _HYPHENS)
@@ -324,10 +325,16 @@ class DayIds:
         return beaten
 
     def wait_claimed(self, last: int) -> None:
-        """Until chunks 0..last have claimed their ids."""
-        claimed = np.frombuffer(self._claimed, np.int8)
+        """Until chunks 0..last have claimed their ids (a chunk takes seconds: after
+        WAIT_SECONDS, a worker must have died, and this one says so rather than hang)."""
         with self._lock:
-            self._lock.wait_for(lambda: bool(claimed[: last + 1].all()))
+            if not self._lock.wait_for(lambda: self.claimed(last), timeout=WAIT_SECONDS):
+                missing = np.flatnonzero(np.frombuffer(self._claimed, np.int8)[: last + 1] == 0)
+                raise RuntimeError(f"chunks {missing.tolist()} never claimed their ids")
+
+    def claimed(self, last: int) -> bool:
+        """Whether chunks 0..last have claimed their ids."""
+        return bool(np.frombuffer(self._claimed, np.int8)[: last + 1].all())
 
     def seal(self, chunk: int, hi, lo, ref) -> np.ndarray:
         """Which of the rows (ids with their refs) own their id now; the chunk is marked as

@@ -810,17 +810,17 @@ def _fast_rejects(table, index, bot, late, ua, lateness) -> pa.Table:
 def _check_chunk(task) -> lines.ChunkResult:
     """A worker: read a chunk, check its lines by the fast paths (keeping the lines they
     leave for the SQL validator, _check_slow), claim its events' ids (_DAY), and write the
-    chunk it read before (_write_pending), kept until the next one has claimed.
+    chunks it read before (_write_pending), each kept until the one after it has claimed.
 
     A flush task (index None: one per worker, after every chunk) checks the worker's lines
-    left to the SQL (while other workers may still read), then writes its last chunk."""
+    left to the SQL (while other workers may still read), then writes its last chunks."""
     index, files, schema_dir, directory = task
     if index is None:
         result = lines.ChunkResult(-1, [])
         try:
             result.rejects, result.valid = _check_slow(schema_dir)
             _DAY.wait_claimed(_DAY.chunks - 2)  # every chunk (the last number is the SQL's)
-            _write_pending(result, directory)
+            _write_pending(result, directory, keep=0)
         finally:
             _FLUSH[0].wait()  # so that every worker takes exactly one flush task
         return result
@@ -843,10 +843,8 @@ def _check_chunk(task) -> lines.ChunkResult:
     keys = _claim(index, rows)
     for f in files:
         lines.copy_raw(f, "")
-    if _PENDING:  # the chunk before is written once the one after it has claimed
-        _DAY.wait_claimed(_PENDING[0][0] + 1)
-        _write_pending(result, directory)
     _PENDING.append((index, rows, keys))
+    _write_pending(result, directory, keep=2)  # (memory: three chunks at most)
     lines.release_memory()
     return result
 
@@ -911,14 +909,22 @@ def _owned(index: int, rows: pa.Table, claimed: tuple, counts: dict) -> pa.Table
     )
 
 
-def _write_pending(result: lines.ChunkResult, directory: str) -> None:
-    """Write this worker's pending chunk as its part (the rows that own their id)."""
-    if not _PENDING:
-        return
-    index, rows, claimed = _PENDING.pop()
-    rows = _owned(index, rows, claimed, result.counts)
-    result.part = _write_part(Path(directory), index, rows)
-    result.rows = rows.num_rows
+def _write_pending(result: lines.ChunkResult, directory: str, keep: int) -> None:
+    """Write this worker's pending chunks as their parts (the rows that own their id), oldest
+    first, each once the chunk after it has claimed its ids; while more than `keep` are
+    pending, wait for that (rather than wait, a worker reads its next chunk meanwhile)."""
+    while _PENDING:
+        index, rows, claimed = _PENDING[0]
+        after = min(index + 1, _DAY.chunks - 2)  # (the last number is the SQL's)
+        if not _DAY.claimed(after):
+            if len(_PENDING) <= keep:
+                return
+            _DAY.wait_claimed(after)
+        _PENDING.pop(0)
+        rows = _owned(index, rows, claimed, result.counts)
+        part = _write_part(Path(directory), index, rows)
+        if part is not None:
+            result.written.append((part, rows.num_rows))
 
 
 def _write_part(directory: Path, index: int, rows: pa.Table) -> str | None:
@@ -984,7 +990,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         _DAY = dedupe.DayIds(spill, len(chunks) + 1, expected)
         _PREVIOUS[:] = [dedupe.Previous(previous)]
         flushes = max(1, lines.workers()) if chunks else 0
-        _FLUSH[:] = [_DAY.context.Barrier(flushes)] if flushes else []
+        _FLUSH[:] = [_DAY.context.Barrier(flushes, timeout=dedupe.WAIT_SECONDS)] if flushes else []
         for state in (_PENDING, _SLOW, _SLOW_DONE):
             state.clear()
         _FILES[:] = files
@@ -996,8 +1002,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
             for f in chunk.files:
                 by_id[f.file_id] = f
             _merge_counts(counts, chunk.counts)
-            if chunk.part is not None:
-                parts[chunk.part] = chunk.rows
+            parts.update(chunk.written)
             if chunk.rejects is not None:
                 rejects.append(chunk.rejects)
             if chunk.valid is not None:
