@@ -16,9 +16,12 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest import identifiers, sources
-from ingest.relational import Source, TableResult, extract_tables
+
+if TYPE_CHECKING:
+    from ingest.relational import TableResult
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> list[TableResult]:
+    if args.command in ("logs", "events"):  # (no database driver imported for these)
+        return _run_files(args.command, args)
+    from ingest.relational import Source, extract_tables
+
     if args.command == "relational":
         source_name = identifiers.validate(args.source, "source name")
         names = None if args.tables == "all" else [t for t in args.tables.split(",") if t]
@@ -111,8 +118,6 @@ def _run(args) -> list[TableResult]:
             names,
             start_position=args.start_position,
         )
-    if args.command in ("logs", "events"):
-        return _run_files(args.command, args)
     config = sources.load(Path(args.config) if args.config else None)
     results = []
     for source_config in config.values():

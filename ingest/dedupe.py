@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
-import os
 import uuid
 from pathlib import Path
 
@@ -196,7 +195,7 @@ class DayIds:
         self._claimed = context.RawArray("b", chunks)
         self._meta = context.RawArray("q", 3)  # generation, log2 of the slots, entries
         self._beaten = self.directory / "beaten.bin"
-        self._sealed_runs: dict[int, np.ndarray] | None = None  # the parent's, once all sealed
+        self._sealed_runs: dict[int, np.ndarray] = {}  # the parent's (see collect)
         self._fixups: dict[int, np.ndarray] | None = None
         self._map: tuple[int, mmap.mmap, tuple] | None = None
         bits = max(16, int(np.ceil(np.log2(max(1, expected) * 2))))
@@ -358,12 +357,16 @@ class DayIds:
 
     # -- for the parent, once every chunk is written ----------------------------------------------
 
+    def collect(self, chunk: int) -> None:
+        """Read a sealed chunk's owners now (the parent, while the workers go on)."""
+        self._sealed_runs[chunk] = np.load(self.directory / f"owned-{chunk:05d}.npy")
+
     def _runs(self) -> dict[int, np.ndarray]:
         """Each sealed chunk's owners: (high, low, ref) rows, sorted."""
-        if self._sealed_runs is None:
-            self._sealed_runs = {
-                int(p.stem.split("-")[1]): np.load(p) for p in self.directory.glob("owned-*.npy")
-            }
+        for path in self.directory.glob("owned-*.npy"):
+            chunk = int(path.stem.split("-")[1])
+            if chunk not in self._sealed_runs:
+                self._sealed_runs[chunk] = np.load(path)
         return self._sealed_runs
 
     def fixups(self) -> dict[int, np.ndarray]:
@@ -404,6 +407,6 @@ class DayIds:
         return keys[:, 0].copy(), keys[:, 1].copy()
 
     def close(self) -> None:
+        """Let go of the table (its files are the caller's to remove, with the directory)."""
         self._map = None
-        for path in [*self.directory.glob("ids-*.bin"), *self.directory.glob("owned-*.npy")]:
-            os.unlink(path)
+        self._sealed_runs = {}

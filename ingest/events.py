@@ -923,8 +923,7 @@ def _write_pending(result: lines.ChunkResult, directory: str, keep: int) -> None
         _PENDING.pop(0)
         rows = _owned(index, rows, claimed, result.counts)
         part = _write_part(Path(directory), index, rows)
-        if part is not None:
-            result.written.append((part, rows.num_rows))
+        result.written.append((index, part, rows.num_rows))
 
 
 def _write_part(directory: Path, index: int, rows: pa.Table) -> str | None:
@@ -965,7 +964,6 @@ _FILES: list[lines.SourceFile] = []  # the day's files (set with _DAY)
 
 def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) -> StreamResult:
     """Validate and land the tracking events that arrived on `dt`."""
-    global _DAY
     started, clock = lake.now_utc(), time.monotonic()
     _compiled(schema_dir)  # a broken tracking plan fails here, before any worker starts
     pii.salt()  # create this lake's salt (if it must be) before the workers start
@@ -977,6 +975,7 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
     path = lake.partition_path("events", SOURCE, STREAM, dt)
     # the ids the partition keeps, published with it (a failed run leaves this hidden file)
     accepted = state_dir() / f".dt={dt.isoformat()}.parquet.tmp-{os.getpid()}"
+    accepted.parent.mkdir(parents=True, exist_ok=True)
     with (
         lake.PartitionWriter(path, schema=SCHEMA) as writer,
         lake.QuarantineWriter(QUARANTINE, dt) as quarantine,
@@ -984,51 +983,12 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
         spill = writer.tmp_dir / SPILL  # the id table (ingest.dedupe)
         spill.mkdir()
         _warm_up(files, schema_dir)
-        chunks = lines.plan_chunks(files)
-        # the SQL's valid events are the last "chunk"; ~1 event per 120 compressed bytes
-        expected = sum(f.path.stat().st_size for f in files) // 120
-        _DAY = dedupe.DayIds(spill, len(chunks) + 1, expected)
-        _PREVIOUS[:] = [dedupe.Previous(previous)]
-        flushes = max(1, lines.workers()) if chunks else 0
-        _FLUSH[:] = [_DAY.context.Barrier(flushes, timeout=dedupe.WAIT_SECONDS)] if flushes else []
-        for state in (_PENDING, _SLOW, _SLOW_DONE):
-            state.clear()
-        _FILES[:] = files
-        directory = str(writer.tmp_dir)
-        tasks = [(i, chunk, schema_dir, directory) for i, chunk in enumerate(chunks)]
-        tasks += [(None, None, schema_dir, directory)] * flushes
-        parts, rejects, valid = {}, [], []
-        for chunk in lines.run_chunks(_check_chunk, tasks, keep_memory=True):
-            for f in chunk.files:
-                by_id[f.file_id] = f
-            _merge_counts(counts, chunk.counts)
-            parts.update(chunk.written)
-            if chunk.rejects is not None:
-                rejects.append(chunk.rejects)
-            if chunk.valid is not None:
-                valid.append(chunk.valid)
-        if files:
-            rejects = _sorted_rejects(rejects) if rejects else _EMPTY_REJECTS
-            quarantine.reject_table(_quarantine_table(files, rejects, scrubbed=True))
-            _count(counts, rejects["file_id"], "quarantined")
-            # the SQL validator's valid events (from every worker, in whatever order they
-            # finished): claimed last, written as the last part, in file and line order
-            valid = pa.concat_tables(valid) if valid else _ROWS_SCHEMA.empty_table()
-            valid = valid.take(
-                pc.sort_indices(valid, [("_file_id", "ascending"), ("line_no", "ascending")])
-            )
-            valid = _owned(len(chunks), valid, _claim(len(chunks), valid), counts)
-            part = _write_part(writer.tmp_dir, len(chunks), valid)
-            if part is not None:
-                parts[part] = valid.num_rows
-        _fix_parts(writer.tmp_dir, parts, _DAY.fixups(), files, counts)
+        parts = _check_and_write(files, schema_dir, spill, previous, quarantine, counts, by_id)
         ids = _DAY.accepted()
+        _DAY.close()
         if len(ids[0]) != sum(parts.values()):
             raise RuntimeError(f"{len(ids[0])} ids accepted but {sum(parts.values())} rows written")
-        accepted.parent.mkdir(parents=True, exist_ok=True)
         dedupe.write_ids(accepted, *ids)
-        _DAY.close()
-        _PREVIOUS.clear()
         for name in sorted(parts):
             writer.add_part(name, parts[name])
         shutil.rmtree(spill)
@@ -1049,6 +1009,63 @@ def ingest_events(source_dir: Path, dt: date, schema_dir: Path | None = None) ->
     lines.prune_raw_files("events", dt, _arrival_day)
     result.message = f"{manifest['duplicates_dropped']} duplicates dropped"
     return result
+
+
+def _check_and_write(files, schema_dir, spill: Path, previous, quarantine, counts, by_id) -> dict:
+    """Check every chunk, claim and write its events (the workers), quarantine the rejects,
+    write the SQL validator's events as the last part, take out the rows beaten after they
+    were written (_fix_parts): the parts (name: rows). The day's ids are left in _DAY."""
+    global _DAY
+    chunks = lines.plan_chunks(files)
+    # the SQL's valid events are the last "chunk"; ~1 event per 120 compressed bytes
+    expected = sum(f.path.stat().st_size for f in files) // 120
+    _DAY = dedupe.DayIds(spill, len(chunks) + 1, expected)
+    _PREVIOUS[:] = [dedupe.Previous(previous)]
+    flushes = max(1, lines.workers()) if chunks else 0
+    _FLUSH[:] = [_DAY.context.Barrier(flushes, timeout=dedupe.WAIT_SECONDS)] if flushes else []
+    for state in (_PENDING, _SLOW, _SLOW_DONE):
+        state.clear()
+    _FILES[:] = files
+    directory = str(spill.parent)
+    tasks = [(i, chunk, schema_dir, directory) for i, chunk in enumerate(chunks)]
+    tasks += [(None, None, schema_dir, directory)] * flushes
+    parts, rejects, valid = {}, [], []
+    try:
+        for chunk in lines.run_chunks(_check_chunk, tasks, keep_memory=True):
+            for f in chunk.files:
+                by_id[f.file_id] = f
+            _merge_counts(counts, chunk.counts)
+            for index, part, rows in chunk.written:
+                _DAY.collect(index)  # its owners' ids (for the accepted ids, and fixups)
+                if part is not None:
+                    parts[part] = rows
+            if chunk.rejects is not None:
+                rejects.append(chunk.rejects)
+            if chunk.valid is not None:
+                valid.append(chunk.valid)
+        if files:
+            rejects = _sorted_rejects(rejects) if rejects else _EMPTY_REJECTS
+            quarantine.reject_table(_quarantine_table(files, rejects, scrubbed=True))
+            _count(counts, rejects["file_id"], "quarantined")
+            # the SQL validator's valid events (from every worker, in whatever order they
+            # finished): claimed last, written as the last part, in file and line order
+            valid = pa.concat_tables(valid) if valid else _ROWS_SCHEMA.empty_table()
+            valid = valid.take(
+                pc.sort_indices(valid, [("_file_id", "ascending"), ("line_no", "ascending")])
+            )
+            valid = _owned(len(chunks), valid, _claim(len(chunks), valid), counts)
+            part = _write_part(spill.parent, len(chunks), valid)
+            if part is not None:
+                parts[part] = valid.num_rows
+        _fix_parts(spill.parent, parts, _DAY.fixups(), files, counts)
+    except BaseException:
+        _DAY.close()
+        raise
+    finally:
+        _PREVIOUS.clear()
+        for state in (_PENDING, _SLOW, _SLOW_DONE, _FILES):
+            state.clear()
+    return parts
 
 
 def _fix_parts(directory: Path, parts: dict, fixups: dict, files, counts) -> None:

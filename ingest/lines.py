@@ -230,7 +230,8 @@ class ChunkResult:
     part: str | None = None
     rows: int = 0
     valid: pa.Table | None = None  # events: the SQL validator's valid events (a flush task)
-    written: list[tuple[str, int]] = field(default_factory=list)  # events: parts and rows
+    # events: the chunks a task wrote (chunk number, part or None, rows)
+    written: list[tuple[int, str | None, int]] = field(default_factory=list)
     # nginx: the lines left to the SQL (a spill file, parsed with every chunk's at the end) and
     # the files the chunk's fast rows show to be in the extended format
     slow: str | None = None

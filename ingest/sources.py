@@ -12,12 +12,23 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from sqlalchemy.engine import URL, make_url
 
 from ingest import identifiers
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+
+def make_url(url: str) -> URL:
+    """sqlalchemy's, imported when first needed (~0.2 s: the log and event commands of
+    `python -m ingest` never need it)."""
+    from sqlalchemy.engine import make_url as parse
+
+    return parse(url)
+
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config" / "sources.yml"
 DEFAULT_LOOKBACK_MINUTES = 120
