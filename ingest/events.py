@@ -22,12 +22,12 @@ files) is a duplicate: dropped and counted, per file, in the manifest. For every
 quarantined + duplicates = lines read.
 
 How it runs (ingest.lines): chunks of files are checked on every core (check_chunk_lines: a C
-scanner, then msgspec, then the SQL for the lines both doubt); each chunk's valid events go to
-a spill file (Arrow IPC) and their keys (event_id, server_ts, file, line) to a small Parquet
-file; one DuckDB query over all the keys and the dedupe state of earlier days picks the
-duplicates (within a memory limit, spilling to disk); then every chunk's spill is written as
-its Parquet part without them. Memory stays one chunk per worker. Within a part, the rows
-each path took are in file and line order, one path after the other.
+scanner, then msgspec, then the SQL for the lines both doubt; each worker's SQL lines in one
+query after its last chunk); a chunk's valid events claim their ids in the day's id table the
+workers share (ingest.dedupe), and the chunk is written as its Parquet part once the chunk
+after it has claimed too, keeping the first received copies; the rare row beaten after its
+part was written is taken out at the end. Memory stays a few chunks per worker. Within a
+part, the rows each path took are in file and line order, one path after the other.
 """
 
 from __future__ import annotations
@@ -751,20 +751,35 @@ def _breaks(rule: tracking_plan.ColumnRule, applies, kinds, text, numbers) -> np
     where = applies & (kinds == tracking_plan.KIND_STRING)
     if not where.any():
         return where
+    if rule.test in ("min_length", "max_length"):
+        # a UTF-8 character is 1-4 bytes: the byte length settles most rows
+        size = _byte_lengths(text)
+        if rule.test == "min_length":
+            broken, unsure = size < rule.arg, (size >= rule.arg) & (size < 4 * rule.arg)
+        else:
+            broken, unsure = size > 4 * rule.arg, (size > rule.arg) & (size <= 4 * rule.arg)
+        broken &= where
+        unsure &= where
+        if unsure.any():
+            length = pc.utf8_length(text.filter(pa.array(unsure))).to_numpy()
+            short = length < rule.arg if rule.test == "min_length" else length > rule.arg
+            broken[np.flatnonzero(unsure)[short]] = True
+        return broken
     # most rows: the others made null (no copy); few: those rows only
     most = where.mean() > 0.5
     values = _valid_where(text, where) if most else text.filter(pa.array(where))
-    if rule.test == "pattern":
-        fine = pc.match_substring_regex(values, rule.arg)
-    else:
-        length = pc.utf8_length(values)
-        fine = (pc.greater_equal if rule.test == "min_length" else pc.less_equal)(length, rule.arg)
+    fine = pc.match_substring_regex(values, rule.arg)  # (a pattern: what is left)
     fine = pc.fill_null(fine, True).to_numpy(zero_copy_only=False)
     if most:
         return where & ~fine
     broken = np.zeros(len(where), dtype=bool)
     broken[where] = ~fine
     return broken
+
+
+def _byte_lengths(text: pa.StringArray) -> np.ndarray:
+    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1]
+    return np.diff(offsets)
 
 
 def _joined_text(raws) -> pa.Array:

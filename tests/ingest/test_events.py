@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import jsonschema
+import pyarrow.compute as pc
 import pytest
 
 from ingest import events, lake, logs, pii, tracking_plan
@@ -302,6 +303,42 @@ def _damaged_events(good: list[str], seed: int) -> list[str]:
     ]
     alphabet = ['"', "\\", ",", ":", "{", "}", "[", "]", " ", "0", "e", "-", ".", "é", "\t"]
     return damaged(good, seed, alphabet, swaps, swap_odds=2)
+
+
+def test_lengths_count_characters_not_bytes(traffic_sources, fast_path):
+    """minLength/maxLength count characters: a 3-byte character is one. The C path settles
+    most lengths by their byte count (1-4 bytes a character) and counts the rest; both fast
+    paths must judge as the SQL does, just inside and just outside each bound."""
+    from ingest import lines
+
+    files = events.find_files(traffic_sources, DAYS[1])[:1]
+    table = lines.read_chunk(files)
+    rows, _rejects = events.check_chunk_lines(table, files, None)
+    accepted = table["line"].take(pc.subtract(rows["line_no"], 1)).to_pylist()
+    good = [json.loads(t) for t in accepted]
+    search = next(e for e in good if e["event"] == "search" and "keyword" in e["props"])
+    view = next(e for e in good if e["event"] == "page_view")
+    texts = []
+    for n in (2, 3, 7, 8, 9, 21, 22, 64, 65):  # device_id: 8 to 64 characters
+        texts.append({**view, "device_id": "长" * n})
+        texts.append({**view, "device_id": "d" * n})
+    for n in (1, 33, 34, 99, 100, 101):  # keyword: 1 to 100 characters
+        texts.append({**search, "props": {**search["props"], "keyword": "长" * n}})
+    texts = [json.dumps(t, separators=(",", ":"), ensure_ascii=False) for t in texts]
+    files = [lines.SourceFile(0, Path("x"), "events/c1/2026-11-02/00/x.ndjson")]
+    table = lines.split_lines(("\n".join(texts) + "\n").encode(), 0)
+    fast_rows, fast_rejects = events.check_chunk_lines(table, files, None, fast=True)
+    sql_rows, sql_rejects = events.check_chunk_lines(table, files, None, fast=False)
+    assert fast_rows.equals(sql_rows)
+    assert fast_rejects.equals(sql_rejects)
+    assert 6 <= fast_rejects.num_rows <= 10  # (2, 3, 7 and 65 twice; 101; a bot or two)
+    if fast_path == "c":  # the scanner's column rules took every good line themselves
+        plan = events._column_plan(None)
+        _rows, taken, _rejects = events._scanned_events(table, files, plan)
+    else:
+        _rows, taken, _rejects = events._fast_paths(table, files, None)
+    taken = taken.to_pylist()
+    assert all(taken[n - 1] for n in fast_rows["line_no"].to_pylist())
 
 
 @pytest.mark.parametrize("seed", [5, 6])

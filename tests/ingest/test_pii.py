@@ -124,4 +124,8 @@ def test_the_column_scrubber_writes_what_scrub_writes_text_for_text():
     for leading in (False, True):
         expected = [pii.scrub(v, leading) for v in values]
         assert pii.scrub_array(pa.array(values), leading).to_pylist() == expected
+        # mostly texts no hint matches: the steps see the flagged ones only
+        plain = [*values, *(f"plain text {k}" for k in range(2 * len(values)))]
+        expected_plain = [pii.scrub(v, leading) for v in plain]
+        assert pii.scrub_array(pa.array(plain), leading).to_pylist() == expected_plain
     assert sum(v != e for v, e in zip(values, expected, strict=True)) > 300
