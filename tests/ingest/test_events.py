@@ -601,6 +601,45 @@ def test_the_first_received_copy_wins_whatever_the_file_order(
         assert {p.name: p.read_bytes() for p in [*path.glob("part-*"), state]} == before
 
 
+def test_small_chunks_on_three_workers_keep_the_same_events(traffic_sources, tmp_path, monkeypatch):
+    """Two days (the second deduplicated against the first), read in one chunk per worker as
+    usual, then in ~40 small chunks on three workers (claims racing, chunks kept pending,
+    read out of order) with the id table in numpy: the same rows, quarantine, duplicates per
+    file and accepted ids."""
+    from ingest import dedupe, lines
+
+    monkeypatch.setenv("SHIFU_PII_SALT", "test-salt-not-a-secret-0123456789")
+    found = {}
+    for name, workers, chunk_bytes, table in (
+        ("usual", 2, lines.CHUNK_BYTES, dedupe._C),
+        ("small", 3, 2_000, None),
+    ):
+        monkeypatch.setenv("SHIFU_DATA_DIR", str(tmp_path / name))
+        monkeypatch.setenv(lines.WORKERS_ENV, str(workers))
+        monkeypatch.setattr(lines, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(dedupe, "_C", table)
+        seen = []
+        for day in DAYS[:2]:
+            events.ingest_events(traffic_sources, day)
+            path = lake.partition_path("events", "tracking", "events", day)
+            manifest = lake.read_manifest(path)
+            quarantine = lake.lake_dir() / "quarantine" / "tracking_events" / f"dt={day}"
+            state = events.state_dir() / f"dt={day}.parquet"
+            seen.append(
+                (
+                    len(manifest["files"]),
+                    sorted(duckdb.sql(f"select * from '{path}/part-*.parquet'").fetchall()),
+                    sorted(duckdb.sql(f"select * from '{quarantine}/*.parquet'").fetchall()),
+                    [(f["name"], f["duplicates"]) for f in manifest["input_files"]],
+                    duckdb.sql(f"select event_id from '{state}'").fetchall(),
+                )
+            )
+        found[name] = seen
+    assert [s[0] for s in found["small"]] > [s[0] for s in found["usual"]]  # more parts
+    assert [s[1:] for s in found["small"]] == [s[1:] for s in found["usual"]]
+    assert found["usual"][1][3] and any(n for _f, n in found["usual"][1][3])  # duplicates
+
+
 def test_ip_addresses_are_cut_to_their_network(ingested):
     glob = f"{ingested}/raw/events/tracking/events/dt=*/part-*.parquet"
     addresses = [
