@@ -413,7 +413,7 @@ def _fast_paths(
     more_rows, more_taken, more_rejects = _fast_events(table.filter(pa.array(~taken)), files, plan)
     taken[left[more_taken.to_numpy(zero_copy_only=False)]] = True
     rejects = _sorted_rejects([rejects, more_rejects]) if more_rejects.num_rows else rejects
-    # not sorted: the C scanner's rows, then msgspec's (see _write_chunk)
+    # not sorted: the C scanner's rows, then msgspec's (see _write_pending)
     return pa.concat_tables([rows, more_rows]), pa.array(taken), rejects
 
 
@@ -578,7 +578,7 @@ def _judged(table, files, index, decided, event, strings, times, props_text, ip_
     """(events, which lines were decided, rejects: bots, too late) of the lines at `index`
     that meet their schema where `decided` (the others are left to the SQL path). The events
     are one row per line at `index`, `_keep` saying which are valid: the rows are filtered
-    once, with the duplicates, when they are written (_write_chunk), not here as well. The
+    once, with the duplicates, when they are written (_owned), not here as well. The
     valid events' IP addresses are cut to their network (but those `ip_cut` says are)."""
     client, sent, server = times
     # The schema is met: what is left to decide is bot, then too late (the SQL's order).
