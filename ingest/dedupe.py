@@ -19,13 +19,14 @@ and hyphens do not matter; `uuid_keys` names a value that is not one.
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ingest import lines
 
 try:  # built by `make setup` (ingest/_dedupe.c); without a C compiler, the same in numpy
     from ingest import _dedupe as _C
@@ -187,9 +188,7 @@ class DayIds:
     fork). Chunks are numbered 0..chunks-1."""
 
     def __init__(self, directory: Path, chunks: int, expected: int):
-        self.context = context = multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        )
+        self.context = context = lines.pool_context()  # the workers' (they inherit the lock)
         self.directory, self.chunks = Path(directory), chunks
         self._lock = context.Condition()
         self._claimed = context.RawArray("b", chunks)
@@ -216,8 +215,7 @@ class DayIds:
         process grew it); call under the lock. The mapping itself is self._map[1]."""
         generation = self._meta[0]
         if self._map is None or self._map[0] != generation:
-            if self._map is not None:
-                self._map = None  # the views go with it
+            self._map = None  # the old views go with it
             with open(self._path(generation), "r+b") as handle:
                 mapped = mmap.mmap(handle.fileno(), 0)
             slots = np.frombuffer(mapped, np.uint64).reshape(-1, 4)  # a slot: 32 bytes
@@ -336,8 +334,9 @@ class DayIds:
         return bool(np.frombuffer(self._claimed, np.int8)[: last + 1].all())
 
     def seal(self, chunk: int, hi, lo, ref) -> np.ndarray:
-        """Which of the rows (ids with their refs) own their id now; the chunk is marked as
-        written, so that owners beaten from now on are fixups."""
+        """Which of the rows (ids with their refs) own their id now, as chunk `chunk` is
+        written; its owners are saved as a sorted run (for accepted, and for fixups: an owner
+        beaten from now on was written)."""
         with self._lock:
             t_hi, t_lo, _ts, t_ref = self._table()
             if _C is not None:

@@ -56,6 +56,7 @@ from ingest.logs import (
     _manifest,
     _quarantine_table,
     _scrubbed,
+    add_counts,
     matches,
     scrub_rejects,
 )
@@ -459,7 +460,7 @@ def _sql_check(
     """(valid events with `_file_id`, rejects) of `table`'s lines by the SQL validator;
     `files` are the files whose ids the lines carry (ids from files[0].file_id on)."""
     if not table.num_rows:  # (the query costs ~0.1 s, whatever its input)
-        return _ROWS_SCHEMA.empty_table(), pa.Table.from_batches([], REJECTS_SCHEMA)
+        return _ROWS_SCHEMA.empty_table(), _EMPTY_REJECTS
     con, checked_sql, rows_sql = _checker(schema_dir)
     # DuckDB's optimizer spends ~0.5 s on the plan's long CASE whatever the input, and saves
     # less than that on the ~1 % of lines the fast path leaves (5,950 lines: 1.1 s with it,
@@ -956,13 +957,6 @@ def _count(counts: dict[int, dict[str, int]], file_ids, key: str) -> None:
         entry[key] = entry.get(key, 0) + int(per_file[fid])
 
 
-def _merge_counts(counts: dict, more: dict) -> None:
-    for fid, entry in more.items():
-        mine = counts.setdefault(fid, {})
-        for key, n in entry.items():
-            mine[key] = mine.get(key, 0) + n
-
-
 # Set by ingest_events before the workers fork (they inherit them): the day's ids and their
 # owners, the earlier days' ids, and the barrier of the flush tasks. _PENDING: this process's
 # chunk read but not yet written (see _check_chunk).
@@ -1038,9 +1032,7 @@ def _check_and_write(files, schema_dir, spill: Path, previous, quarantine, count
     _PREVIOUS[:] = [dedupe.Previous(previous)]
     flushes = max(1, lines.workers()) if chunks else 0
     _FLUSH[:] = [_DAY.context.Barrier(flushes, timeout=dedupe.WAIT_SECONDS)] if flushes else []
-    for state in (_PENDING, _SLOW, _SLOW_DONE):
-        state.clear()
-    _FILES[:] = files
+    _FILES[:] = files  # (the workers' state is cleared when a run ends, below)
     directory = str(spill.parent)
     tasks = [(i, chunk, schema_dir, directory) for i, chunk in enumerate(chunks)]
     tasks += [(None, None, schema_dir, directory)] * flushes
@@ -1049,7 +1041,7 @@ def _check_and_write(files, schema_dir, spill: Path, previous, quarantine, count
         for chunk in lines.run_chunks(_check_chunk, tasks, keep_memory=True):
             for f in chunk.files:
                 by_id[f.file_id] = f
-            _merge_counts(counts, chunk.counts)
+            add_counts(counts, chunk.counts)
             for index, part, rows in chunk.written:
                 _DAY.collect(index)  # its owners' ids (for the accepted ids, and fixups)
                 if part is not None:

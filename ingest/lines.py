@@ -281,14 +281,21 @@ def run_chunks(function: Callable, tasks: list, keep_memory: bool = False) -> It
         yield from map(function, tasks)
         return
     warm_up()
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = pool_context()
     gc.freeze()  # the parent's objects, as the workers inherit them: their collections skip them
     try:
         with context.Pool(count, initializer=_init_worker, initargs=(keep_memory,)) as pool:
             yield from pool.imap(function, tasks, chunksize=1)
     finally:
         gc.unfreeze()
+
+
+def pool_context():
+    """The multiprocessing context run_chunks starts workers in: fork where it exists (the
+    workers inherit the parent's modules and anything made for them before, such as locks),
+    else spawn. Make what workers share (locks, barriers) in it."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def release_memory() -> None:

@@ -954,10 +954,7 @@ def _run(
         files = [by_id[f.file_id] for f in files]
         rest = _parse_deferred(deferred, files, writer.tmp_dir, len(tasks))
         if rest is not None:
-            for fid, entry in rest.counts.items():
-                total = counts.setdefault(fid, {})
-                for key, n in entry.items():
-                    total[key] = total.get(key, 0) + n
+            add_counts(counts, rest.counts)
             rest.counts, rest.files = {}, []
             absorb_chunk(rest, by_id, counts, writer, quarantine)
         result.files = _file_report(files, counts)
@@ -1031,6 +1028,14 @@ def ingest_logs(source_dir: Path, dt: date) -> list[StreamResult]:
 
 
 # ---- shared by logs and events ----------------------------------------------------------------
+
+
+def add_counts(counts: dict[int, dict[str, int]], more: dict[int, dict[str, int]]) -> None:
+    """Add per-file counts (file_id: {key: n}) into `counts`."""
+    for fid, entry in more.items():
+        total = counts.setdefault(fid, {})
+        for key, n in entry.items():
+            total[key] = total.get(key, 0) + n
 
 
 def _files_table(group: list[lines.SourceFile], host_depth: int) -> pa.Table:
