@@ -229,23 +229,9 @@ def scrub_array(values: pa.Array, leading_address: bool = False) -> pa.Array:
     """`scrub` over a string column, the same text for text: step by step, each step runs in
     Python only on the values its RE2 hint matches as they are then (a step leaves a value its
     hint does not match unchanged, whatever an earlier step wrote into it). A flagged props
-    value needs two or three of the six steps, a bot's raw event line the IP step alone.
-
-    First, one pass of all the hints at once: a value none matches is left unchanged by every
-    step (by the same argument, step after step), so the steps look at the others only."""
+    value needs two or three of the six steps, a bot's raw event line the IP step alone."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    hint = _ANY_HINT_LEADING if leading_address else _ANY_HINT
-    flagged = pc.fill_null(pc.match_substring_regex(values, hint), False)
-    if not pc.any(flagged).as_py():
-        return values
-    if pc.mean(flagged.cast(pa.int8())).as_py() > 0.5:
-        return _scrub_steps(values, leading_address)
-    done = _scrub_steps(values.filter(flagged), leading_address)
-    return pc.replace_with_mask(values, flagged, done)
-
-
-def _scrub_steps(values: pa.Array, leading_address: bool) -> pa.Array:
     last = len(_STEPS) - 1
     for k, (step, hint) in enumerate(zip(_STEPS, _STEP_HINTS, strict=True)):
         found = pc.match_substring_regex(values, hint)
@@ -257,10 +243,6 @@ def _scrub_steps(values: pa.Array, leading_address: bool) -> pa.Array:
         texts = [step(text, leading_address) for text in values.filter(found).to_pylist()]
         values = pc.replace_with_mask(values, found, pa.array(texts, values.type))
     return values
-
-
-_ANY_HINT = "|".join(f"(?:{hint})" for hint in _STEP_HINTS)
-_ANY_HINT_LEADING = f"{_ANY_HINT}|(?:{_LEADING_HINT})"
 
 
 def mask_ips(text: str | None, leading_address: bool = False) -> str | None:
