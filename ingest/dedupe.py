@@ -56,12 +56,12 @@ def uuid_keys(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         return hi, lo
     if ids.null_count:
         raise ValueError("an event_id is null")
-    data = ids.buffers()[2] or pa.py_buffer(b"")
     if _C is not None:
+        data = ids.buffers()[2] or pa.py_buffer(b"")
         high, low, left = _C.uuid_keys(data, ids.buffers()[1], ids.offset, n)
         hi, lo = np.frombuffer(high, np.uint64).copy(), np.frombuffer(low, np.uint64).copy()
     else:
-        left = _uuid_keys_numpy(np.frombuffer(data, np.uint8), ids, hi, lo)
+        left = _uuid_keys_numpy(ids, hi, lo)
     for i in left:  # other spellings (no hyphens, braces): rare
         value = ids[int(i)].as_py()
         try:
@@ -72,24 +72,14 @@ def uuid_keys(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
-def _uuid_keys_numpy(data: np.ndarray, ids: pa.StringArray, hi, lo) -> np.ndarray:
+def _uuid_keys_numpy(ids: pa.StringArray, hi, lo) -> np.ndarray:
     """uuid_keys of the canonical rows into hi, lo (without the C module); the other rows."""
-    n = len(ids)
-    offsets = np.frombuffer(ids.buffers()[1], np.int32)[ids.offset : ids.offset + n + 1]
-    canonical = np.diff(offsets) == 36
-    rows = np.flatnonzero(canonical)
-    if len(rows) == n:  # all 36 long, one after the other
-        text = data[offsets[0] : offsets[-1]].reshape(n, 36)
-        nibbles, hyphens = _NIBBLE[text[:, _HEX_AT]], text[:, _HYPHENS]
-    elif len(rows):
-        starts = offsets[:-1][rows, None]
-        nibbles, hyphens = _NIBBLE[data[starts + _HEX_AT]], data[starts + _HYPHENS]
-    if len(rows):
-        good = (nibbles != 255).all(axis=1) & (hyphens == ord("-")).all(axis=1)
-        pairs = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8")
-        hi[rows], lo[rows] = pairs[:, 0], pairs[:, 1]
-        canonical[rows[~good]] = False
-    return np.flatnonzero(~canonical)
+    text, canonical = lines.fixed_width(ids, 36)
+    nibbles, hyphens = _NIBBLE[text[:, _HEX_AT]], text[:, _HYPHENS]
+    good = canonical & (nibbles != 255).all(axis=1) & (hyphens == ord("-")).all(axis=1)
+    pairs = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).view(">u8")
+    hi[good], lo[good] = pairs[good, 0], pairs[good, 1]
+    return np.flatnonzero(~good)
 
 
 def refs(file_ids: np.ndarray, line_nos: np.ndarray) -> np.ndarray:

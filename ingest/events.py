@@ -754,7 +754,7 @@ def _breaks(rule: tracking_plan.ColumnRule, applies, kinds, text, numbers) -> np
         return where
     if rule.test in ("min_length", "max_length"):
         # a UTF-8 character is 1-4 bytes: the byte length settles most rows
-        size = _byte_lengths(text)
+        size = np.diff(lines.string_offsets(text))
         if rule.test == "min_length":
             broken, unsure = size < rule.arg, (size >= rule.arg) & (size < 4 * rule.arg)
         else:
@@ -776,11 +776,6 @@ def _breaks(rule: tracking_plan.ColumnRule, applies, kinds, text, numbers) -> np
     broken = np.zeros(len(where), dtype=bool)
     broken[where] = ~fine
     return broken
-
-
-def _byte_lengths(text: pa.StringArray) -> np.ndarray:
-    offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1]
-    return np.diff(offsets)
 
 
 def _joined_text(raws) -> pa.Array:

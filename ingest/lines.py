@@ -290,6 +290,24 @@ def run_chunks(function: Callable, tasks: list, keep_memory: bool = False) -> It
         gc.unfreeze()
 
 
+def string_offsets(values: pa.Array) -> np.ndarray:
+    """The int32 offsets of a string array's values (len + 1 of them, its slice's)."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
+    return offsets[values.offset : values.offset + len(values) + 1]
+
+
+def fixed_width(values: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows x width bytes, which rows are exactly `width` bytes long) of a string array."""
+    offsets = string_offsets(values)
+    data = values.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    ok = np.diff(offsets) == width
+    starts = np.where(ok, offsets[:-1], 0)
+    if len(data) < width:
+        data = np.zeros(width, dtype=np.uint8)
+    return data[starts[:, None] + np.arange(width)], ok
+
+
 def pool_context():
     """The multiprocessing context run_chunks starts workers in: fork where it exists (the
     workers inherit the parent's modules and anything made for them before, such as locks),

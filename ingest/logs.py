@@ -767,19 +767,6 @@ def _bitmap(valid: np.ndarray) -> pa.Buffer:
     return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
-def _fixed_width(values: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows x width bytes, which rows are exactly `width` bytes long) of a string array."""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
-        values.offset : values.offset + len(values) + 1
-    ]
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
-    ok = np.diff(offsets) == width
-    starts = np.where(ok, offsets[:-1], 0)
-    if len(data) < width:
-        data = np.zeros(width, dtype=np.uint8)
-    return data[starts[:, None] + np.arange(width)], ok
-
-
 _MONTHS = {
     name: k
     for k, name in enumerate(
@@ -791,8 +778,8 @@ _MONTHS = {
 def _requested_at(stamp: pa.Array, zone: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """`[dd/Mon/yyyy:HH:MM:SS` and `+hhmm]` as Asia/Shanghai wall time (numpy, fixed
     positions), and which rows are valid times (others go to the SQL path)."""
-    chars, ok = _fixed_width(stamp, 21)
-    zchars, zok = _fixed_width(zone, 6)
+    chars, ok = lines.fixed_width(stamp, 21)
+    zchars, zok = lines.fixed_width(zone, 6)
     digit = chars - 48
     positions = [1, 2, 8, 9, 10, 11, 13, 14, 16, 17, 19, 20]
     ok &= (digit[:, positions] <= 9).all(axis=1)
