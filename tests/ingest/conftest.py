@@ -83,3 +83,17 @@ def module_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("SHIFU_DATA_DIR", str(data))
         patch.setenv("SHIFU_PII_SALT", "test-salt-not-a-secret-0123456789")
         yield data / "lake"
+
+
+@pytest.fixture(params=["c", "numpy"])
+def id_table(request, monkeypatch):
+    """The events' id table (ingest.dedupe) with its C module (as `make setup` builds it), and
+    in numpy (where it is not built)."""
+    from ingest import dedupe
+    from tests.conftest import built
+
+    if request.param == "c":
+        built(dedupe._C, "ingest/_dedupe.c")
+    else:
+        monkeypatch.setattr(dedupe, "_C", None)
+    return request.param

@@ -12,19 +12,9 @@ import pyarrow as pa
 import pytest
 
 from ingest import dedupe
-from tests.conftest import built
 
 
-@pytest.fixture(params=["c", "numpy"])
-def table(request, monkeypatch):
-    if request.param == "c":
-        built(dedupe._C, "ingest/_dedupe.c")
-    else:
-        monkeypatch.setattr(dedupe, "_C", None)
-    return request.param
-
-
-def test_uuid_keys_read_every_spelling_and_name_what_is_not_one(table):
+def test_uuid_keys_read_every_spelling_and_name_what_is_not_one(id_table):
     ids = [uuid.UUID(int=int(k) << 60 | 12345) for k in range(8)] + [
         uuid.uuid4() for _ in range(50)
     ]
@@ -70,7 +60,7 @@ def _owners(hi, lo, ts, ref) -> set[int]:
     return {r for _t, r in best.values()}
 
 
-def test_the_day_table_keeps_the_first_received_copy_and_records_the_fixups(table, tmp_path):
+def test_the_day_table_keeps_the_first_received_copy_and_records_the_fixups(id_table, tmp_path):
     """Chunks claimed in a shuffled order, each sealed (written) some claims later, on a
     table made too small (it grows): the sealed owners less the fixups are exactly the first
     received copies, and the fixups are the sealed owners a later claim beat."""
@@ -107,7 +97,7 @@ def _claim_half(day, rows, hi, lo, ts, ref):
         day.claim(index, hi[part], lo[part], ts[part], ref[part])
 
 
-def test_two_processes_share_the_table(table, tmp_path):
+def test_two_processes_share_the_table(id_table, tmp_path):
     """Two forked processes claim alternate chunks at once (the table grows under them);
     the owners are the same as one process finds."""
     hi, lo, ts, ref = _rows(3, 60_000, 20_000)

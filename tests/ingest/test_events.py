@@ -523,9 +523,8 @@ def test_the_c_scanner_refuses_buffers_it_would_overrun():
 
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("last", ["fast", "sql"])
-@pytest.mark.parametrize("table", ["c", "numpy"])
 def test_the_first_received_copy_wins_whatever_the_file_order(
-    traffic_sources, tmp_path, monkeypatch, workers, last, table
+    traffic_sources, tmp_path, monkeypatch, workers, last, id_table
 ):
     """Four collectors, one hour, every file a chunk of its own: the copy in the file that
     sorts LAST arrived first (smallest server_ts) and is the one kept. The copies before it
@@ -536,10 +535,6 @@ def test_the_first_received_copy_wins_whatever_the_file_order(
     a rerun writes the same bytes."""
     from ingest import dedupe, lines
 
-    if table == "c":
-        built(dedupe._C, "ingest/_dedupe.c")
-    else:
-        monkeypatch.setattr(dedupe, "_C", None)
     monkeypatch.setenv("SHIFU_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SHIFU_PII_SALT", "test-salt-not-a-secret-0123456789")
     monkeypatch.setenv(lines.WORKERS_ENV, str(workers))
@@ -595,7 +590,7 @@ def test_the_first_received_copy_wins_whatever_the_file_order(
     state = events.state_dir() / f"dt={day}.parquet"
     ids = duckdb.sql(f"select event_id::varchar from '{state}' order by 1").fetchall()
     assert ids == sorted([(other["event_id"],), (good["event_id"],)])
-    if workers == 1 and table == "c":
+    if workers == 1 and id_table == "c":
         before = {p.name: p.read_bytes() for p in [*path.glob("part-*"), state]}
         events.ingest_events(tmp_path / "src", day)
         assert {p.name: p.read_bytes() for p in [*path.glob("part-*"), state]} == before
